@@ -1,0 +1,47 @@
+pub mod bench;
+pub mod demo;
+pub mod ingest;
+pub mod quarantine;
+pub mod simulate;
+pub mod sql;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use strata_pipelines::Lake;
+use strata_quality::{Inspector, SchemaValidator};
+
+use crate::config::Config;
+
+pub fn lake(config: &Config) -> Result<Lake> {
+    Ok(Lake::new(&config.lake.uri)?)
+}
+
+pub fn inspector(config: &Config) -> Result<Arc<Inspector>> {
+    Ok(Arc::new(Inspector::new(
+        SchemaValidator::builtin()?,
+        config.ingest.max_value_bytes,
+    )))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,153 @@
+//! `strata`: one binary for the whole platform.
+
+mod commands;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Event-sourced streaming data platform: Kafka -> Delta (Bronze, Silver, Gold) -> features and SQL"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Settings every command accepts; each also from an environment variable.
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Config file (TOML); see strata.example.toml.
+    #[arg(long, global = true, env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Kafka bootstrap servers, host:port[,host:port].
+    #[arg(long, global = true, env = "STRATA_BROKERS")]
+    brokers: Option<String>,
+    /// Lake root: a local directory or an object-store URI.
+    #[arg(long, global = true, env = "STRATA_LAKE")]
+    lake: Option<String>,
+    /// Topic to consume or produce to (repeatable; env: comma-separated).
+    #[arg(
+        long = "topic",
+        global = true,
+        env = "STRATA_TOPICS",
+        value_delimiter = ','
+    )]
+    topics: Vec<String>,
+    /// Consumer group id.
+    #[arg(long, global = true, env = "STRATA_GROUP")]
+    group: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, env = "STRATA_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+impl CommonArgs {
+    /// The effective configuration: file, then env/flags on top.
+    pub fn resolve(&self) -> Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(b) = &self.brokers {
+            config.kafka.brokers = b.clone();
+        }
+        if let Some(l) = &self.lake {
+            config.lake.uri = l.clone();
+        }
+        if !self.topics.is_empty() {
+            config.kafka.topics = self.topics.clone();
+        }
+        if let Some(g) = &self.group {
+            config.kafka.group = g.clone();
+        }
+        if let Some(f) = self.log_format {
+            config.log.format = f;
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Consume Kafka topics into bronze.events, exactly once.
+    Ingest(commands::ingest::IngestArgs),
+    /// Produce realistic agent and gameplay events.
+    Simulate(commands::simulate::SimulateArgs),
+    /// Run SQL over every lake table (layer.table).
+    Sql(commands::sql::SqlArgs),
+    /// List invalid Bronze records by reason.
+    Quarantine(commands::quarantine::QuarantineArgs),
+    /// Zero-setup demo: embedded broker, simulated events, ingest, summary.
+    Demo(commands::demo::DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.common.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let brokers_given = cli.common.brokers.is_some()
+        || config.kafka.brokers != strata_ingest::KafkaConfig::default().brokers;
+    let result = runtime.block_on(run(cli.command, config, brokers_given));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()> {
+    match command {
+        Command::Ingest(args) => commands::ingest::run(args, config).await,
+        Command::Simulate(args) => commands::simulate::run(args, config).await,
+        Command::Sql(args) => commands::sql::run(args, config).await,
+        Command::Quarantine(args) => commands::quarantine::run(args, config).await,
+        Command::Demo(args) => commands::demo::run(args, config, brokers_given).await,
+        Command::Bench(cmd) => commands::bench::run(cmd, config).await,
+    }
+}

@@ -1,0 +1,231 @@
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::harness::*;
+
+/// N records in, N rows out: one per (topic, partition, offset), with the simulator's split.
+#[test]
+fn every_record_lands_once_with_the_right_valid_split() {
+    let env = Env::new(2);
+    let sim = env.simulate(&[
+        "--count",
+        "3000",
+        "--seed",
+        "7",
+        "--malformed",
+        "0.07",
+        "--duplicates",
+        "0.03",
+        "--late",
+        "0.03",
+        "--oversize-bytes",
+        "5000",
+        "--partitions",
+        "4",
+    ]);
+    let produced = sim["produced"].as_u64().unwrap();
+    let expected_valid = sim["expected_valid"].as_u64().unwrap();
+    assert_eq!(produced, 3000);
+    assert!(sim["expected_invalid"].as_u64().unwrap() > 100);
+
+    let summary = env.ingest_until_caught_up(&["--max-value-bytes", "4096"]);
+    assert_eq!(summary["rows_written"].as_u64().unwrap(), produced);
+
+    let (rows, distinct, valid) = env.bronze_counts();
+    assert_eq!(rows, produced);
+    assert_eq!(distinct, produced);
+    assert_eq!(valid, expected_valid);
+
+    // Both topics landed in the one table.
+    let topics = env.count("SELECT count(DISTINCT topic) FROM bronze.events");
+    assert_eq!(topics, 2);
+
+    // Every kind of bad input is kept with its reason, raw bytes included (except tombstones).
+    let reasons: Vec<String> = env
+        .sql("SELECT DISTINCT error_kind FROM bronze.quarantine ORDER BY 1")
+        .iter()
+        .map(|r| r["error_kind"].as_str().unwrap().to_string())
+        .collect();
+    for kind in [
+        "invalid_utf8",
+        "malformed_json",
+        "missing_event_id",
+        "oversize",
+        "schema_violation",
+        "tombstone",
+        "unknown_event_type",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == kind),
+            "{kind} missing from {reasons:?}"
+        );
+    }
+    assert_eq!(
+        env.count("SELECT count(*) FROM bronze.quarantine WHERE value IS NULL AND error_kind <> 'tombstone'"),
+        0
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM bronze.events WHERE NOT valid AND (error IS NULL OR error = '')"
+        ),
+        0
+    );
+
+    // Running again finds nothing new: no duplicates from a second pass.
+    let again = env.ingest_until_caught_up(&[]);
+    assert_eq!(again["rows_written"].as_u64().unwrap(), 0);
+    assert_eq!(env.bronze_counts().0, produced);
+
+    // The quarantine command lists the reasons.
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--lake")
+        .arg(env.lake())
+        .arg("quarantine")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("schema_violation") && text.contains("tombstone"),
+        "{text}"
+    );
+}
+
+/// SIGKILL at random moments while ingesting; after restarts every record is there once.
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let env = Env::new(1);
+    let sim = env.simulate(&[
+        "--count",
+        "40000",
+        "--seed",
+        "11",
+        "--malformed",
+        "0.01",
+        "--partitions",
+        "4",
+    ]);
+    let produced = sim["produced"].as_u64().unwrap();
+    let mut rng = rand::rng();
+    let mut kills = 0;
+    for _ in 0..6 {
+        let mut child = env.spawn_ingest(&["--batch-max-records", "3000"]);
+        std::thread::sleep(Duration::from_millis(rng.random_range(400..2500)));
+        sigkill(&mut child);
+        kills += 1;
+    }
+    assert!(kills >= 5);
+    let (rows_before, distinct_before, _) = env.bronze_counts();
+    assert_eq!(rows_before, distinct_before, "duplicates after SIGKILLs");
+    env.ingest_until_caught_up(&[]);
+    let (rows, distinct, valid) = env.bronze_counts();
+    assert_eq!(rows, produced);
+    assert_eq!(distinct, produced);
+    assert_eq!(valid, sim["expected_valid"].as_u64().unwrap());
+}
+
+/// Two processes in one group over a 4-partition topic; one is killed midway.
+#[test]
+fn rebalance_after_a_member_dies_keeps_exactly_once() {
+    let env = Env::new(1);
+    // The topic exists before consumers join.
+    env.simulate(&["--count", "1", "--seed", "1", "--partitions", "4"]);
+    let props = ["--batch-max-records", "2000"];
+    let mut a = env
+        .strata()
+        .args(["ingest", "--batch-max-wait-ms", "200"])
+        .args(props)
+        .env("STRATA_LOG_FORMAT", "text")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let b = env
+        .strata()
+        .args(["ingest", "--batch-max-wait-ms", "200"])
+        .args(props)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Produce while both run, kill one midway, keep producing.
+    let producer = {
+        let mut c = env.strata();
+        c.args([
+            "simulate", "--quiet", "--count", "30000", "--rate", "3000", "--seed", "2",
+        ]);
+        c.stdout(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    sigkill(&mut a);
+    let sim = json_output(&producer.wait_with_output().unwrap());
+    let expected = sim["produced"].as_u64().unwrap() + 1;
+    let (rows, distinct, _) = env.wait_for_rows(expected, Duration::from_secs(90));
+    sigterm(&b);
+    let out = b.wait_with_output().unwrap();
+    assert!(out.status.success(), "survivor exited with {}", out.status);
+    assert_eq!(distinct, expected, "records missing after rebalance");
+    assert_eq!(rows, expected, "duplicates after rebalance");
+}
+
+/// Our Bronze table read by tools nobody here wrote: Python deltalake and polars.
+#[test]
+fn python_deltalake_and_polars_read_bronze() {
+    let Some(python) = python() else {
+        panic!(
+            "STRATA_TEST_PYTHON is not set: run the suite with scripts/test (it creates the venv)"
+        );
+    };
+    let env = Env::new(1);
+    let sim = env.simulate(&[
+        "--count",
+        "1500",
+        "--seed",
+        "5",
+        "--malformed",
+        "0.05",
+        "--partitions",
+        "2",
+    ]);
+    env.ingest_until_caught_up(&[]);
+    let out = Command::new(python)
+        .arg(scripts_dir().join("read_bronze.py"))
+        .arg(env.lake().join("bronze/events"))
+        .output()
+        .unwrap();
+    let v = json_output(&out);
+    let produced = sim["produced"].as_u64().unwrap();
+    assert_eq!(v["deltalake_rows"].as_u64().unwrap(), produced);
+    assert_eq!(v["polars_rows"].as_u64().unwrap(), produced);
+    assert_eq!(
+        v["polars_valid"].as_u64().unwrap(),
+        sim["expected_valid"].as_u64().unwrap()
+    );
+    assert!(v["deltalake_txn_app_ids"].as_u64().unwrap() >= 2);
+}
+
+/// SIGTERM flushes the batch in memory and exits 0.
+#[test]
+fn sigterm_flushes_and_exits_cleanly() {
+    let env = Env::new(1);
+    let sim = env.simulate(&["--count", "2000", "--seed", "3", "--partitions", "2"]);
+    // A long max wait: only the shutdown flush can commit these records.
+    let child = env
+        .strata()
+        .args(["ingest", "--batch-max-wait-ms", "600000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    let summary = json_output(&out);
+    assert_eq!(summary["rows_written"], sim["produced"]);
+    assert_eq!(env.bronze_counts().0, 2000);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `strata` binary against a real Kafka-protocol broker.
+//!
+//! `scripts/test` starts the broker and sets `STRATA_TEST_BROKERS` (and `STRATA_TEST_PYTHON`
+//! for the cross-checks with Python readers). Each test uses its own topics, group and lake.
+
+mod cli_errors;
+mod harness;
+mod ingest;

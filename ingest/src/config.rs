@@ -1,0 +1,198 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Where events come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// Topics to consume; several topics land in the one Bronze table.
+    pub topics: Vec<String>,
+    /// Consumer group id; also the prefix of the Delta appIds holding offsets.
+    pub group: String,
+    /// Extra librdkafka properties (e.g. `"session.timeout.ms" = "10000"`).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topics: vec!["agent-events".into(), "gameplay-events".into()],
+            group: "strata-ingest".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, message: &str| {
+            Err(Error::Config {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if self.brokers.trim().is_empty() {
+            return bad("kafka.brokers", "must not be empty");
+        }
+        if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
+            return bad("kafka.topics", "needs at least one non-empty topic name");
+        }
+        if self.group.trim().is_empty() || self.group.contains(char::is_whitespace) {
+            return bad("kafka.group", "must be a non-empty id without spaces");
+        }
+        Ok(())
+    }
+}
+
+/// When a batch is committed to Bronze: whichever limit is reached first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Records per Delta commit.
+    pub max_records: usize,
+    /// Bytes (keys + values + headers) per Delta commit.
+    pub max_bytes: usize,
+    /// Longest a record waits in memory before its batch is committed, in milliseconds.
+    pub max_wait_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_records: 100_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_wait_ms: 1_000,
+        }
+    }
+}
+
+/// How ingest batches, validates and reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub batch: BatchConfig,
+    /// Values larger than this are kept as invalid (`oversize`) rows.
+    pub max_value_bytes: usize,
+    /// Address of the `/metrics` and `/healthz` endpoint; port 0 picks a free port.
+    pub metrics_addr: String,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch: BatchConfig::default(),
+            max_value_bytes: 1024 * 1024,
+            metrics_addr: "127.0.0.1:0".into(),
+        }
+    }
+}
+
+impl IngestConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, message: &str| {
+            Err(Error::Config {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if self.batch.max_records == 0 {
+            return bad("ingest.batch.max_records", "must be at least 1");
+        }
+        if self.batch.max_bytes < 1024 {
+            return bad("ingest.batch.max_bytes", "must be at least 1024");
+        }
+        if self.batch.max_wait_ms == 0 {
+            return bad("ingest.batch.max_wait_ms", "must be at least 1");
+        }
+        if self.max_value_bytes == 0 {
+            return bad("ingest.max_value_bytes", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The event simulator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulateConfig {
+    /// Events to produce; unset runs until stopped.
+    pub count: Option<u64>,
+    /// Events per second; unset produces as fast as the broker takes them.
+    pub rate: Option<f64>,
+    pub players: u32,
+    pub agents: u32,
+    pub tenants: u32,
+    pub seed: u64,
+    /// Fraction of events re-sent with the same event_id.
+    pub duplicate_fraction: f64,
+    /// Fraction of events whose occurred_at is hours in the past.
+    pub late_fraction: f64,
+    /// Fraction of records that are invalid (bad JSON, bad UTF-8, unknown type, missing
+    /// event_id, schema violations, tombstones, and oversize when `oversize_bytes` is set).
+    pub malformed_fraction: f64,
+    /// Size of oversize records; unset means none are produced.
+    pub oversize_bytes: Option<usize>,
+    /// Partitions of topics the simulator creates when they are missing.
+    pub partitions: i32,
+}
+
+impl Default for SimulateConfig {
+    fn default() -> Self {
+        Self {
+            count: None,
+            rate: None,
+            players: 1_000,
+            agents: 50,
+            tenants: 5,
+            seed: 42,
+            duplicate_fraction: 0.0,
+            late_fraction: 0.0,
+            malformed_fraction: 0.0,
+            oversize_bytes: None,
+            partitions: 4,
+        }
+    }
+}
+
+impl SimulateConfig {
+    pub fn validate(&self) -> Result<()> {
+        let frac = |key: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::Config {
+                    key: key.into(),
+                    message: format!("{v} is not a fraction between 0 and 1"),
+                })
+            }
+        };
+        frac("simulate.duplicate_fraction", self.duplicate_fraction)?;
+        frac("simulate.late_fraction", self.late_fraction)?;
+        frac("simulate.malformed_fraction", self.malformed_fraction)?;
+        if self.players == 0 || self.agents == 0 || self.tenants == 0 {
+            return Err(Error::Config {
+                key: "simulate.players/agents/tenants".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.rate.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
+            return Err(Error::Config {
+                key: "simulate.rate".into(),
+                message: "must be a positive number of events per second".into(),
+            });
+        }
+        if self.partitions < 1 {
+            return Err(Error::Config {
+                key: "simulate.partitions".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,504 @@
+//! The consumer-group member that writes Bronze.
+//!
+//! Exactly once: Bronze's Delta log, not Kafka, holds the truth about what was written. On every
+//! assignment the consumer positions each partition at the offset stored in `bronze.events` + 1;
+//! on revocation it drops its unwritten batch (the next owner re-reads it from the same place);
+//! every commit re-checks the stored offsets and Delta refuses concurrent commits of the same
+//! partition. Kafka's committed offsets are written afterwards, for lag monitoring only.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde::Serialize;
+use strata_bronze::{BronzeWriter, PartitionKey, RawRecord};
+use strata_pipelines::Lake;
+use strata_quality::Inspector;
+use tracing::{debug, info, warn};
+
+use crate::{Error, IngestConfig, KafkaConfig, Metrics, Result, admin};
+
+/// How often partition lag is refreshed from the broker's watermarks.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// Commit attempts for retryable failures before giving up.
+const COMMIT_ATTEMPTS: u32 = 5;
+
+/// What one `strata ingest` run did; printed as JSON at exit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    pub records_consumed: u64,
+    pub rows_written: u64,
+    pub rows_valid: u64,
+    pub rows_invalid: u64,
+    pub already_committed: u64,
+    pub commits: u64,
+    pub conflicts: u64,
+    pub batches_dropped_on_rebalance: u64,
+    pub table_version: Option<u64>,
+    /// Peak resident memory of the process, KiB (Linux only).
+    pub peak_rss_kib: Option<u64>,
+    pub elapsed_s: f64,
+}
+
+/// Rebalance state shared between librdkafka's callback and the consumer loop.
+struct IngestContext {
+    lake: Lake,
+    group: String,
+    generation: AtomicU64,
+    assignment: Mutex<Vec<PartitionKey>>,
+    assigned_once: std::sync::atomic::AtomicBool,
+    failure: Mutex<Option<String>>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for IngestContext {}
+
+impl IngestContext {
+    /// Read stored offsets from Delta. Runs on its own thread and runtime: the callback is
+    /// synchronous and may be called from inside the caller's runtime.
+    fn load_offsets(&self, keys: &[PartitionKey]) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+        let lake = self.lake.clone();
+        let group = self.group.clone();
+        let keys = keys.to_vec();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Rebalance(e.to_string()))?;
+                rt.block_on(async move {
+                    let table = lake
+                        .open(&strata_bronze::events_table())
+                        .await
+                        .map_err(|e| Error::Rebalance(e.to_string()))?;
+                    let mut out = BTreeMap::new();
+                    let Some(table) = table else {
+                        return Ok(keys.into_iter().map(|k| (k, None)).collect());
+                    };
+                    let snapshot = table
+                        .snapshot()
+                        .map_err(|e| Error::Rebalance(e.to_string()))?;
+                    for key in keys {
+                        let app_id = format!("{}-{}-{}", group, key.topic, key.partition);
+                        let v = snapshot
+                            .transaction_version(table.log_store().as_ref(), app_id)
+                            .await
+                            .map_err(|e| Error::Rebalance(e.to_string()))?;
+                        out.insert(key, v);
+                    }
+                    Ok(out)
+                })
+            })
+            .join()
+            .map_err(|_| Error::Rebalance("offset loader thread panicked".into()))?
+        })
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn rebalance(
+        &self,
+        base_consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        self.metrics.rebalances.fetch_add(1, Ordering::Relaxed);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let keys: Vec<PartitionKey> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| PartitionKey::new(e.topic(), e.partition()))
+                    .collect();
+                match self.load_offsets(&keys) {
+                    Ok(stored) => {
+                        for (key, offset) in &stored {
+                            let position = match offset {
+                                Some(o) => Offset::Offset(o + 1),
+                                None => Offset::Beginning,
+                            };
+                            if let Err(e) =
+                                tpl.set_partition_offset(&key.topic, key.partition, position)
+                            {
+                                warn!(partition = %key, error = %e, "cannot set start offset");
+                            }
+                        }
+                        info!(partitions = ?stored, "assigned; starting after offsets stored in bronze.events");
+                    }
+                    Err(e) => {
+                        if let Ok(mut f) = self.failure.lock() {
+                            *f = Some(e.to_string());
+                        }
+                    }
+                }
+                if let Err(e) = base_consumer.assign(tpl) {
+                    if let Ok(mut f) = self.failure.lock() {
+                        *f = Some(format!("assign failed: {e}"));
+                    }
+                }
+                if let Ok(mut a) = self.assignment.lock() {
+                    *a = keys;
+                }
+                self.assigned_once.store(true, Ordering::SeqCst);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                info!(
+                    partitions = tpl.count(),
+                    "partitions revoked; dropping the unwritten batch"
+                );
+                if let Err(e) = base_consumer.unassign() {
+                    warn!(error = %e, "unassign failed");
+                }
+                if let Ok(mut a) = self.assignment.lock() {
+                    a.clear();
+                }
+                self.metrics.clear_lag();
+            }
+            other => warn!(error = ?other, "rebalance error"),
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A configured ingest process: build with [`Ingestor::new`], run with [`Ingestor::run`].
+pub struct Ingestor {
+    lake: Lake,
+    kafka: KafkaConfig,
+    config: IngestConfig,
+    inspector: Arc<Inspector>,
+    metrics: Arc<Metrics>,
+    until_caught_up: bool,
+}
+
+impl std::fmt::Debug for Ingestor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingestor")
+            .field("lake", &self.lake.root().as_str())
+            .field("kafka", &self.kafka)
+            .finish()
+    }
+}
+
+struct Batch {
+    records: Vec<RawRecord>,
+    bytes: usize,
+    started: Option<Instant>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.records.clear();
+        self.bytes = 0;
+        self.started = None;
+    }
+}
+
+fn to_raw<M: Message>(m: &M) -> RawRecord {
+    let headers = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawRecord {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        key: m.key().map(<[u8]>::to_vec),
+        headers,
+        value: m.payload().map(<[u8]>::to_vec),
+    }
+}
+
+/// Peak resident set size of this process in KiB, from /proc (Linux).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+impl Ingestor {
+    pub fn new(
+        lake: Lake,
+        kafka: KafkaConfig,
+        config: IngestConfig,
+        inspector: Arc<Inspector>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
+        kafka.validate()?;
+        config.validate()?;
+        Ok(Self {
+            lake,
+            kafka,
+            config,
+            inspector,
+            metrics,
+            until_caught_up: false,
+        })
+    }
+
+    /// Exit once every assigned partition is written up to its end offset.
+    pub fn until_caught_up(mut self, yes: bool) -> Self {
+        self.until_caught_up = yes;
+        self
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.kafka.brokers)
+            .set("group.id", &self.kafka.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("allow.auto.create.topics", "false")
+            // Eager assignors: a rebalance revokes everything, so dropping the whole batch
+            // and re-seeking every partition from Delta is always correct.
+            .set("partition.assignment.strategy", "range,roundrobin");
+        for (k, v) in &self.kafka.properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// Consume until `shutdown` resolves (or, with `until_caught_up`, until caught up).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<IngestSummary> {
+        let started = Instant::now();
+        self.lake.ensure_root()?;
+        admin::require_topics(&self.kafka.brokers, &self.kafka.topics)?;
+        let mut writer =
+            BronzeWriter::open(&self.lake, self.inspector.clone(), &self.kafka.group).await?;
+
+        let context = IngestContext {
+            lake: self.lake.clone(),
+            group: self.kafka.group.clone(),
+            generation: AtomicU64::new(0),
+            assignment: Mutex::new(Vec::new()),
+            assigned_once: std::sync::atomic::AtomicBool::new(false),
+            failure: Mutex::new(None),
+            metrics: self.metrics.clone(),
+        };
+        let consumer: StreamConsumer<IngestContext> = self
+            .client_config()
+            .create_with_context(context)
+            .map_err(Error::Client)?;
+        let topics: Vec<&str> = self.kafka.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(Error::Client)?;
+        info!(topics = ?self.kafka.topics, group = %self.kafka.group, lake = %self.lake.root(), "ingest started");
+
+        let mut summary = IngestSummary::default();
+        let mut batch = Batch {
+            records: Vec::new(),
+            bytes: 0,
+            started: None,
+        };
+        let max_wait = Duration::from_millis(self.config.batch.max_wait_ms);
+        let idle_poll = max_wait.min(Duration::from_millis(500));
+        let mut seen_generation = 0u64;
+        let mut last_lag = Instant::now() - LAG_INTERVAL;
+        tokio::pin!(shutdown);
+
+        loop {
+            let wait = match batch.started {
+                Some(s) => max_wait.saturating_sub(s.elapsed()),
+                None => idle_poll,
+            };
+            let received = tokio::select! {
+                _ = &mut shutdown => {
+                    info!("shutdown requested; committing the current batch");
+                    self.check_generation(&consumer, &mut seen_generation, &mut batch, &mut summary)?;
+                    self.flush(&consumer, &mut writer, &mut batch, &mut summary).await?;
+                    break;
+                }
+                r = tokio::time::timeout(wait, consumer.recv()) => r,
+            };
+            self.check_generation(&consumer, &mut seen_generation, &mut batch, &mut summary)?;
+            let timed_out = received.is_err();
+            match received {
+                Ok(Ok(message)) => {
+                    let record = to_raw(&message);
+                    summary.records_consumed += 1;
+                    self.metrics
+                        .records_consumed
+                        .fetch_add(1, Ordering::Relaxed);
+                    batch.bytes += record.size_bytes();
+                    batch.records.push(record);
+                    batch.started.get_or_insert_with(Instant::now);
+                }
+                Ok(Err(e)) => warn!(error = %e, "kafka consumer error"),
+                Err(_) => {}
+            }
+            let full = batch.records.len() >= self.config.batch.max_records
+                || batch.bytes >= self.config.batch.max_bytes;
+            let due = batch.started.is_some_and(|s| s.elapsed() >= max_wait);
+            if full || due {
+                self.flush(&consumer, &mut writer, &mut batch, &mut summary)
+                    .await?;
+            }
+            let idle = batch.records.is_empty() && timed_out;
+            if (idle && self.until_caught_up) || last_lag.elapsed() >= LAG_INTERVAL {
+                last_lag = Instant::now();
+                let caught_up = self.update_lag(&consumer, &mut writer).await?;
+                if self.until_caught_up && caught_up && batch.records.is_empty() {
+                    info!("every assigned partition is in bronze.events; exiting");
+                    break;
+                }
+            }
+        }
+        summary.table_version = writer.version();
+        summary.peak_rss_kib = peak_rss_kib();
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+
+    /// After a rebalance, records buffered from the old assignment are dropped: the new
+    /// assignment started every partition from Bronze's stored offsets.
+    fn check_generation(
+        &self,
+        consumer: &StreamConsumer<IngestContext>,
+        seen: &mut u64,
+        batch: &mut Batch,
+        summary: &mut IngestSummary,
+    ) -> Result<()> {
+        let ctx = consumer.context();
+        if let Some(failure) = ctx.failure.lock().ok().and_then(|f| f.clone()) {
+            return Err(Error::Rebalance(failure));
+        }
+        let generation = ctx.generation.load(Ordering::SeqCst);
+        if generation != *seen {
+            *seen = generation;
+            if !batch.records.is_empty() {
+                debug!(
+                    records = batch.records.len(),
+                    "dropping batch after rebalance"
+                );
+                summary.batches_dropped_on_rebalance += 1;
+                self.metrics
+                    .batches_dropped_on_rebalance
+                    .fetch_add(1, Ordering::Relaxed);
+                batch.clear();
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(
+        &self,
+        consumer: &StreamConsumer<IngestContext>,
+        writer: &mut BronzeWriter,
+        batch: &mut Batch,
+        summary: &mut IngestSummary,
+    ) -> Result<()> {
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let mut attempt = 0;
+        let report = loop {
+            attempt += 1;
+            match writer.commit(&batch.records).await {
+                Ok(r) => break r,
+                Err(e) if e.is_retryable() && attempt < COMMIT_ATTEMPTS => {
+                    self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
+                    warn!(error = %e, attempt, ?backoff, "bronze commit failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => {
+                    self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    return Err(e.into());
+                }
+            }
+        };
+        let m = &self.metrics;
+        m.commit_seconds_sum_us
+            .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        m.rows_valid
+            .fetch_add(report.valid as u64, Ordering::Relaxed);
+        m.rows_invalid
+            .fetch_add(report.invalid as u64, Ordering::Relaxed);
+        m.records_already_committed
+            .fetch_add(report.already_committed as u64, Ordering::Relaxed);
+        m.commit_conflicts
+            .fetch_add(u64::from(report.conflicts), Ordering::Relaxed);
+        summary.rows_written += report.rows as u64;
+        summary.rows_valid += report.valid as u64;
+        summary.rows_invalid += report.invalid as u64;
+        summary.already_committed += report.already_committed as u64;
+        summary.conflicts += u64::from(report.conflicts);
+        if report.version.is_some() {
+            m.commits.fetch_add(1, Ordering::Relaxed);
+            summary.commits += 1;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            m.last_commit_unix_ms
+                .store(u64::try_from(now_ms).unwrap_or(0), Ordering::Relaxed);
+        }
+        info!(version = ?report.version, rows = report.rows, valid = report.valid, invalid = report.invalid,
+              skipped = report.already_committed, ms = t0.elapsed().as_millis() as u64, "bronze batch committed");
+
+        // Kafka offsets only feed lag monitoring; Bronze's txn actions are the truth.
+        let mut tpl = TopicPartitionList::new();
+        for (key, offset) in &report.last_offsets {
+            let _ = tpl.add_partition_offset(&key.topic, key.partition, Offset::Offset(offset + 1));
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                debug!(error = %e, "kafka offset commit failed (lag only)");
+            }
+        }
+        batch.clear();
+        Ok(())
+    }
+
+    /// Refresh per-partition lag; true when every assigned partition is fully in Bronze.
+    async fn update_lag(
+        &self,
+        consumer: &StreamConsumer<IngestContext>,
+        writer: &mut BronzeWriter,
+    ) -> Result<bool> {
+        let ctx = consumer.context();
+        let assignment = ctx.assignment.lock().map(|a| a.clone()).unwrap_or_default();
+        if !ctx.assigned_once.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let stored = writer.stored_offsets(assignment.iter().cloned()).await?;
+        let mut caught_up = true;
+        for key in &assignment {
+            let high = tokio::task::block_in_place(|| {
+                consumer.fetch_watermarks(&key.topic, key.partition, admin::CONNECT_TIMEOUT)
+            });
+            let (low, high) = match high {
+                Ok(w) => w,
+                Err(e) => {
+                    warn!(partition = %key, error = %e, "cannot read watermarks");
+                    caught_up = false;
+                    continue;
+                }
+            };
+            let next = stored
+                .get(key)
+                .copied()
+                .flatten()
+                .map_or(low, |s| s + 1)
+                .max(low);
+            let lag = (high - next).max(0);
+            self.metrics.set_lag(&key.topic, key.partition, lag);
+            if lag > 0 {
+                caught_up = false;
+            }
+        }
+        Ok(caught_up)
+    }
+}

@@ -1,0 +1,21 @@
+//! Ingest: Kafka consumer-group members that land every record in `bronze.events` exactly
+//! once, plus the event simulator that feeds them.
+//!
+//! ```text
+//!   topics --> consumer (rebalance: seek to Delta offsets + 1) --> batch (count/bytes/time)
+//!          --> BronzeWriter::commit (data + txn offsets, one Delta commit)
+//!          --> Kafka offset commit (for lag only)
+//! ```
+
+pub mod admin;
+pub mod config;
+pub mod consumer;
+pub mod embedded;
+pub mod error;
+pub mod metrics;
+pub mod simulate;
+
+pub use config::{BatchConfig, IngestConfig, KafkaConfig, SimulateConfig};
+pub use consumer::{IngestSummary, Ingestor};
+pub use error::{Error, Result};
+pub use metrics::Metrics;

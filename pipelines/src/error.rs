@@ -1,0 +1,39 @@
+use thiserror::Error;
+
+/// Errors of the lake and the job runtime.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("invalid lake location '{uri}': {reason}")]
+    InvalidLake { uri: String, reason: String },
+    #[error(
+        "lake directory {path} does not exist (run `strata ingest` or `strata demo` first, or pass --lake)"
+    )]
+    MissingLake { path: String },
+    #[error("cannot create lake directory {path}: {source}")]
+    CreateLake {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid table name '{0}': expected layer.table, e.g. bronze.events")]
+    InvalidTableName(String),
+    #[error("table {table} does not exist in the lake at {lake}")]
+    NoSuchTable { table: String, lake: String },
+    #[error("delta table {table}: {source}")]
+    Delta {
+        table: String,
+        source: deltalake::DeltaTableError,
+    },
+    #[error("query failed: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+}
+
+impl Error {
+    pub fn delta(table: impl ToString, source: deltalake::DeltaTableError) -> Self {
+        Error::Delta {
+            table: table.to_string(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,249 @@
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use url::Url;
+
+use crate::{Error, Result};
+
+/// A table's name, `layer.table`; stored at `LAKE/layer/table`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableName {
+    pub layer: String,
+    pub table: String,
+}
+
+impl TableName {
+    pub fn new(layer: impl Into<String>, table: impl Into<String>) -> Self {
+        Self {
+            layer: layer.into(),
+            table: table.into(),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.layer, self.table)
+    }
+}
+
+fn valid_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl FromStr for TableName {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once('.') {
+            Some((layer, table)) if valid_ident(layer) && valid_ident(table) => {
+                Ok(Self::new(layer, table))
+            }
+            _ => Err(Error::InvalidTableName(s.to_string())),
+        }
+    }
+}
+
+/// The lake: one root URI under which every table lives. A local directory by default;
+/// any object_store URI (`s3://...`) otherwise.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+}
+
+impl Lake {
+    /// Parse a local path or a URI. Local paths are made absolute; nothing is created.
+    pub fn new(location: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidLake {
+            uri: location.to_string(),
+            reason,
+        };
+        if location.trim().is_empty() {
+            return Err(invalid("empty location".into()));
+        }
+        let root = if location.contains("://") {
+            let mut url = Url::parse(location).map_err(|e| invalid(e.to_string()))?;
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            url
+        } else {
+            let path = PathBuf::from(location);
+            let abs = if path.is_absolute() {
+                path
+            } else {
+                std::env::current_dir()
+                    .map_err(|e| invalid(e.to_string()))?
+                    .join(path)
+            };
+            Url::from_directory_path(&abs).map_err(|()| invalid("not an absolute path".into()))?
+        };
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// The local directory, when the lake is on the local filesystem.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        (self.root.scheme() == "file")
+            .then(|| self.root.to_file_path().ok())
+            .flatten()
+    }
+
+    /// Readers call this: a missing local lake is an operator mistake worth naming.
+    pub fn require_exists(&self) -> Result<()> {
+        match self.local_path() {
+            Some(p) if !p.is_dir() => Err(Error::MissingLake {
+                path: p.display().to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writers call this: create the local root if needed.
+    pub fn ensure_root(&self) -> Result<()> {
+        if let Some(p) = self.local_path() {
+            std::fs::create_dir_all(&p).map_err(|source| Error::CreateLake {
+                path: p.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn table_url(&self, name: &TableName) -> Result<Url> {
+        self.root
+            .join(&format!("{}/{}/", name.layer, name.table))
+            .map_err(|e| Error::InvalidLake {
+                uri: self.root.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Open a table at its latest version; `None` when it does not exist yet.
+    pub async fn open(&self, name: &TableName) -> Result<Option<DeltaTable>> {
+        let url = self.table_url(name)?;
+        match deltalake::open_table(url).await {
+            Ok(t) => Ok(Some(t)),
+            Err(DeltaTableError::NotATable(_)) | Err(DeltaTableError::InvalidTableLocation(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(Error::delta(name, e)),
+        }
+    }
+
+    /// Open a table, failing with a clear message when it does not exist.
+    pub async fn open_existing(&self, name: &TableName) -> Result<DeltaTable> {
+        self.open(name).await?.ok_or_else(|| Error::NoSuchTable {
+            table: name.to_string(),
+            lake: self.root.to_string(),
+        })
+    }
+
+    /// Open a table, creating it empty (version 0) with the given schema when missing. Safe
+    /// when several processes race to create it: the loser opens the winner's table.
+    pub async fn ensure_table(
+        &self,
+        name: &TableName,
+        schema: SchemaRef,
+        partition_columns: &[&str],
+    ) -> Result<DeltaTable> {
+        if let Some(t) = self.open(name).await? {
+            return Ok(t);
+        }
+        self.ensure_root()?;
+        let url = self.table_url(name)?;
+        if let Some(p) = self.local_path() {
+            let dir = p.join(&name.layer).join(&name.table);
+            std::fs::create_dir_all(&dir).map_err(|source| Error::CreateLake {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let table = DeltaTable::try_from_url(url)
+            .await
+            .map_err(|e| Error::delta(name, e))?;
+        let created = table
+            .write(vec![RecordBatch::new_empty(schema)])
+            .with_save_mode(SaveMode::Append)
+            .with_table_name(name.to_string())
+            .with_partition_columns(partition_columns.iter().map(|c| c.to_string()))
+            .await;
+        match created {
+            Ok(t) => Ok(t),
+            // Another process created it first.
+            Err(e) => match self.open(name).await? {
+                Some(t) => Ok(t),
+                None => Err(Error::delta(name, e)),
+            },
+        }
+    }
+
+    /// Every table in a local lake (`LAKE/layer/table/_delta_log`), sorted.
+    pub fn discover(&self) -> Vec<TableName> {
+        let Some(root) = self.local_path() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let Ok(layers) = std::fs::read_dir(&root) else {
+            return out;
+        };
+        for layer in layers.flatten() {
+            let Ok(tables) = std::fs::read_dir(layer.path()) else {
+                continue;
+            };
+            for table in tables.flatten() {
+                if table.path().join("_delta_log").is_dir() {
+                    let (l, t) = (
+                        layer.file_name().to_string_lossy().into_owned(),
+                        table.file_name().to_string_lossy().into_owned(),
+                    );
+                    if valid_ident(&l) && valid_ident(&t) {
+                        out.push(TableName::new(l, t));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_parse_and_map_to_paths() {
+        let name: TableName = "bronze.events".parse().unwrap();
+        assert_eq!(name.to_string(), "bronze.events");
+        assert!("events".parse::<TableName>().is_err());
+        assert!("Bronze.events".parse::<TableName>().is_err());
+        let lake = Lake::new("/tmp/lake").unwrap();
+        assert_eq!(
+            lake.table_url(&name).unwrap().as_str(),
+            "file:///tmp/lake/bronze/events/"
+        );
+        let s3 = Lake::new("s3://bucket/lake").unwrap();
+        assert_eq!(
+            s3.table_url(&name).unwrap().as_str(),
+            "s3://bucket/lake/bronze/events/"
+        );
+    }
+
+    #[test]
+    fn readers_name_a_missing_lake() {
+        let lake = Lake::new("/nonexistent/strata-lake").unwrap();
+        let err = lake.require_exists().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/strata-lake"), "{err}");
+    }
+}

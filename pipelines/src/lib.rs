@@ -1,0 +1,17 @@
+//! The job runtime shared by every layer: where tables live (the [`Lake`]), how they are opened
+//! and created, and the one place that builds a DataFusion session over them.
+//!
+//! ```text
+//!   Lake (root URI) --> TableName "layer.table" --> LAKE/layer/table (Delta)
+//!        |
+//!        +--> SessionBuilder --> SessionContext with every table as layer.table
+//! ```
+
+pub mod error;
+pub mod lake;
+pub mod session;
+
+pub use deltalake;
+pub use error::{Error, Result};
+pub use lake::{Lake, TableName};
+pub use session::SessionBuilder;

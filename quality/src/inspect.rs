@@ -1,0 +1,367 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use strata_schemas::EventType;
+
+use crate::SchemaValidator;
+
+/// Machine-readable class of an invalid record; the quarantine groups by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InvalidKind {
+    /// A null value (a Kafka tombstone).
+    Tombstone,
+    /// Larger than the configured limit; the bytes are still kept.
+    Oversize,
+    InvalidUtf8,
+    MalformedJson,
+    NotAnObject,
+    MissingEventId,
+    MissingEventType,
+    UnknownEventType,
+    UnknownSchemaVersion,
+    BadTimestamp,
+    SchemaViolation,
+}
+
+impl InvalidKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvalidKind::Tombstone => "tombstone",
+            InvalidKind::Oversize => "oversize",
+            InvalidKind::InvalidUtf8 => "invalid_utf8",
+            InvalidKind::MalformedJson => "malformed_json",
+            InvalidKind::NotAnObject => "not_an_object",
+            InvalidKind::MissingEventId => "missing_event_id",
+            InvalidKind::MissingEventType => "missing_event_type",
+            InvalidKind::UnknownEventType => "unknown_event_type",
+            InvalidKind::UnknownSchemaVersion => "unknown_schema_version",
+            InvalidKind::BadTimestamp => "bad_timestamp",
+            InvalidKind::SchemaViolation => "schema_violation",
+        }
+    }
+}
+
+impl fmt::Display for InvalidKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a record is invalid: a class and an operator-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub kind: InvalidKind,
+    pub message: String,
+}
+
+impl Invalid {
+    fn new(kind: InvalidKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The envelope fields of a record, as far as they could be read. Filled even for invalid
+/// records where possible, so the quarantine can be searched by type or entity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InspectedEvent {
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub schema_version: Option<i32>,
+    /// Microseconds since the Unix epoch.
+    pub occurred_at_us: Option<i64>,
+    pub source: Option<String>,
+    pub tenant_id: Option<String>,
+    pub player_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub session_id: Option<String>,
+}
+
+/// The outcome of inspecting one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    pub event: InspectedEvent,
+    pub invalid: Option<Invalid>,
+}
+
+impl Inspection {
+    pub fn is_valid(&self) -> bool {
+        self.invalid.is_none()
+    }
+
+    fn invalid(event: InspectedEvent, kind: InvalidKind, message: impl Into<String>) -> Self {
+        Self {
+            event,
+            invalid: Some(Invalid::new(kind, message)),
+        }
+    }
+}
+
+/// Parses and validates raw record values. Cheap to share: validators are compiled once.
+#[derive(Debug)]
+pub struct Inspector {
+    validator: SchemaValidator,
+    max_value_bytes: usize,
+}
+
+fn str_field(doc: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    doc.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Inspector {
+    pub fn new(validator: SchemaValidator, max_value_bytes: usize) -> Self {
+        Self {
+            validator,
+            max_value_bytes,
+        }
+    }
+
+    pub fn max_value_bytes(&self) -> usize {
+        self.max_value_bytes
+    }
+
+    /// Inspect one record value. `None` is a tombstone.
+    pub fn inspect(&self, value: Option<&[u8]>) -> Inspection {
+        let Some(bytes) = value else {
+            return Inspection::invalid(
+                InspectedEvent::default(),
+                InvalidKind::Tombstone,
+                "null value (tombstone): nothing to parse",
+            );
+        };
+        if bytes.len() > self.max_value_bytes {
+            return Inspection::invalid(
+                InspectedEvent::default(),
+                InvalidKind::Oversize,
+                format!(
+                    "value is {} bytes, over the limit of {} bytes (ingest.max_value_bytes)",
+                    bytes.len(),
+                    self.max_value_bytes
+                ),
+            );
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                return Inspection::invalid(
+                    InspectedEvent::default(),
+                    InvalidKind::InvalidUtf8,
+                    format!("value is not UTF-8: {e}"),
+                );
+            }
+        };
+        let doc: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                return Inspection::invalid(
+                    InspectedEvent::default(),
+                    InvalidKind::MalformedJson,
+                    format!("value is not JSON: {e}"),
+                );
+            }
+        };
+        self.inspect_json(&doc)
+    }
+
+    /// Inspect an already parsed document.
+    pub fn inspect_json(&self, doc: &Value) -> Inspection {
+        let Some(obj) = doc.as_object() else {
+            return Inspection::invalid(
+                InspectedEvent::default(),
+                InvalidKind::NotAnObject,
+                format!("value is a JSON {}, not an object", json_kind(doc)),
+            );
+        };
+        let mut event = InspectedEvent {
+            event_id: str_field(obj, "event_id"),
+            event_type: str_field(obj, "event_type"),
+            schema_version: obj
+                .get("schema_version")
+                .and_then(Value::as_i64)
+                .and_then(|v| i32::try_from(v).ok()),
+            occurred_at_us: None,
+            source: str_field(obj, "source"),
+            tenant_id: str_field(obj, "tenant_id"),
+            player_id: str_field(obj, "player_id"),
+            agent_id: str_field(obj, "agent_id"),
+            session_id: str_field(obj, "session_id"),
+        };
+        let occurred_at = obj.get("occurred_at").and_then(Value::as_str);
+        event.occurred_at_us = occurred_at.and_then(parse_rfc3339_us);
+
+        if event.event_id.as_deref().is_none_or(str::is_empty) {
+            return Inspection::invalid(
+                event,
+                InvalidKind::MissingEventId,
+                "missing event_id: every event needs a string event_id (the dedup key)",
+            );
+        }
+        let Some(type_name) = event.event_type.clone() else {
+            return Inspection::invalid(
+                event,
+                InvalidKind::MissingEventType,
+                "missing event_type: expected a string such as \"mission.completed\"",
+            );
+        };
+        let Ok(event_type) = type_name.parse::<EventType>() else {
+            return Inspection::invalid(
+                event,
+                InvalidKind::UnknownEventType,
+                format!("unknown event_type '{type_name}'"),
+            );
+        };
+        let Some(version) = event.schema_version.and_then(|v| u32::try_from(v).ok()) else {
+            return Inspection::invalid(
+                event,
+                InvalidKind::UnknownSchemaVersion,
+                format!("{event_type}: schema_version missing or not a positive integer"),
+            );
+        };
+        match self.validator.validate(event_type, version, doc) {
+            None => Inspection::invalid(
+                event,
+                InvalidKind::UnknownSchemaVersion,
+                format!("{event_type}: unknown schema_version {version}"),
+            ),
+            Some(Err(violation)) => {
+                Inspection::invalid(event, InvalidKind::SchemaViolation, violation.to_string())
+            }
+            Some(Ok(())) => {
+                if event.occurred_at_us.is_none() {
+                    let shown = occurred_at.unwrap_or_default().to_string();
+                    return Inspection::invalid(
+                        event,
+                        InvalidKind::BadTimestamp,
+                        format!("{event_type}: occurred_at '{shown}' is not an RFC 3339 time"),
+                    );
+                }
+                Inspection {
+                    event,
+                    invalid: None,
+                }
+            }
+        }
+    }
+}
+
+fn parse_rfc3339_us(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).timestamp_micros())
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn inspector() -> Inspector {
+        Inspector::new(SchemaValidator::builtin().unwrap(), 1024)
+    }
+
+    fn completed() -> Value {
+        json!({
+            "event_id": "01J9ZQ4T6M3K8Y2B7C5D",
+            "event_type": "mission.completed",
+            "schema_version": 1,
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "source": "game-server/eu-1",
+            "tenant_id": "org-1",
+            "player_id": "p-1",
+            "session_id": "s-1",
+            "payload": {"mission_id": "m-1", "mission_type": "escort", "duration_s": 300, "reward_credits": 50}
+        })
+    }
+
+    fn kind_of(bytes: Option<&[u8]>) -> Option<InvalidKind> {
+        inspector().inspect(bytes).invalid.map(|i| i.kind)
+    }
+
+    #[test]
+    fn valid_event_passes_with_envelope_fields() {
+        let bytes = serde_json::to_vec(&completed()).unwrap();
+        let i = inspector().inspect(Some(&bytes));
+        assert!(i.is_valid(), "{:?}", i.invalid);
+        assert_eq!(i.event.event_type.as_deref(), Some("mission.completed"));
+        assert_eq!(i.event.player_id.as_deref(), Some("p-1"));
+        assert_eq!(i.event.occurred_at_us, Some(1_763_632_800_000_000));
+    }
+
+    #[test]
+    fn every_kind_of_bad_input_is_classified() {
+        assert_eq!(kind_of(None), Some(InvalidKind::Tombstone));
+        assert_eq!(kind_of(Some(&[b'x'; 2000])), Some(InvalidKind::Oversize));
+        assert_eq!(kind_of(Some(&[0xff, 0xfe])), Some(InvalidKind::InvalidUtf8));
+        assert_eq!(
+            kind_of(Some(b"{\"event_id\":")),
+            Some(InvalidKind::MalformedJson)
+        );
+        assert_eq!(kind_of(Some(b"[1,2]")), Some(InvalidKind::NotAnObject));
+
+        let mut doc = completed();
+        doc.as_object_mut().unwrap().remove("event_id");
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        assert_eq!(kind_of(Some(&bytes)), Some(InvalidKind::MissingEventId));
+
+        let mut doc = completed();
+        doc["event_type"] = json!("mission.abandoned");
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        assert_eq!(kind_of(Some(&bytes)), Some(InvalidKind::UnknownEventType));
+
+        let mut doc = completed();
+        doc["schema_version"] = json!(7);
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        assert_eq!(
+            kind_of(Some(&bytes)),
+            Some(InvalidKind::UnknownSchemaVersion)
+        );
+
+        let mut doc = completed();
+        doc["occurred_at"] = json!("yesterday");
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        assert_eq!(kind_of(Some(&bytes)), Some(InvalidKind::BadTimestamp));
+    }
+
+    #[test]
+    fn schema_violation_names_type_path_and_rule() {
+        let mut doc = completed();
+        doc["payload"]["duration_s"] = json!(-5);
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        let invalid = inspector().inspect(Some(&bytes)).invalid.unwrap();
+        assert_eq!(invalid.kind, InvalidKind::SchemaViolation);
+        assert!(
+            invalid.message.contains("mission.completed v1"),
+            "{}",
+            invalid.message
+        );
+        assert!(
+            invalid.message.contains("/payload/duration_s"),
+            "{}",
+            invalid.message
+        );
+        assert!(
+            invalid.message.contains("rule: minimum"),
+            "{}",
+            invalid.message
+        );
+        // The envelope is still read, so the quarantine can be searched by entity.
+        assert_eq!(
+            inspector().inspect(Some(&bytes)).event.player_id.as_deref(),
+            Some("p-1")
+        );
+    }
+}
