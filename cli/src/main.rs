@@ -97,9 +97,19 @@ enum Command {
 }
 
 fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Library chatter that is expected here: opening a table that does not exist yet, and
+    // Delta skipping statistics for the binary key/value columns.
+    for quiet in [
+        "buoyant_kernel::snapshot=off",
+        "deltalake_core::writer::stats=error",
+    ] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

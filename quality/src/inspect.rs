@@ -298,7 +298,7 @@ mod tests {
         assert!(i.is_valid(), "{:?}", i.invalid);
         assert_eq!(i.event.event_type.as_deref(), Some("mission.completed"));
         assert_eq!(i.event.player_id.as_deref(), Some("p-1"));
-        assert_eq!(i.event.occurred_at_us, Some(1_763_632_800_000_000));
+        assert_eq!(i.event.occurred_at_us, Some(1_795_168_800_000_000));
     }
 
     #[test]

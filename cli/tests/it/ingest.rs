@@ -190,9 +190,25 @@ fn python_deltalake_and_polars_read_bronze() {
         "2",
     ]);
     env.ingest_until_caught_up(&[]);
+    let last_offsets = env.sql(
+        "SELECT topic, \"partition\", max(\"offset\") AS last FROM bronze.events GROUP BY 1, 2",
+    );
+    assert_eq!(last_offsets.len(), 2);
+    let app_ids: Vec<String> = last_offsets
+        .iter()
+        .map(|r| {
+            format!(
+                "{}-{}-{}",
+                env.group,
+                r["topic"].as_str().unwrap(),
+                r["partition"]
+            )
+        })
+        .collect();
     let out = Command::new(python)
         .arg(scripts_dir().join("read_bronze.py"))
         .arg(env.lake().join("bronze/events"))
+        .args(&app_ids)
         .output()
         .unwrap();
     let v = json_output(&out);
@@ -203,7 +219,9 @@ fn python_deltalake_and_polars_read_bronze() {
         v["polars_valid"].as_u64().unwrap(),
         sim["expected_valid"].as_u64().unwrap()
     );
-    assert!(v["deltalake_txn_app_ids"].as_u64().unwrap() >= 2);
+    for (app_id, row) in app_ids.iter().zip(&last_offsets) {
+        assert_eq!(v["txn"][app_id], row["last"], "stored offset of {app_id}");
+    }
 }
 
 /// SIGTERM flushes the batch in memory and exits 0.
