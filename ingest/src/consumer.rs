@@ -27,6 +27,8 @@ use crate::{Error, IngestConfig, KafkaConfig, Metrics, Result, admin};
 
 /// How often partition lag is refreshed from the broker's watermarks.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// How long `--until-caught-up` waits with no partitions assigned before calling it done.
+const EMPTY_GRACE: Duration = Duration::from_secs(30);
 /// Commit attempts for retryable failures before giving up.
 const COMMIT_ATTEMPTS: u32 = 5;
 
@@ -266,7 +268,10 @@ impl Ingestor {
             .set("allow.auto.create.topics", "false")
             // Eager assignors: a rebalance revokes everything, so dropping the whole batch
             // and re-seeking every partition from Delta is always correct.
-            .set("partition.assignment.strategy", "range,roundrobin");
+            .set("partition.assignment.strategy", "range,roundrobin")
+            // A dead member's partitions move after this long; Kafka's floor is 6 s.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000");
         for (k, v) in &self.kafka.properties {
             c.set(k, v);
         }
@@ -308,6 +313,7 @@ impl Ingestor {
         let idle_poll = max_wait.min(Duration::from_millis(500));
         let mut seen_generation = 0u64;
         let mut last_lag = Instant::now() - LAG_INTERVAL;
+        let mut empty_since: Option<Instant> = None;
         tokio::pin!(shutdown);
 
         loop {
@@ -350,7 +356,15 @@ impl Ingestor {
             let idle = batch.records.is_empty() && timed_out;
             if (idle && self.until_caught_up) || last_lag.elapsed() >= LAG_INTERVAL {
                 last_lag = Instant::now();
-                let caught_up = self.update_lag(&consumer, &mut writer).await?;
+                let caught_up = match self.update_lag(&consumer, &mut writer).await? {
+                    Some(c) => {
+                        empty_since = None;
+                        c
+                    }
+                    // No partitions: a group with more members than partitions, or a
+                    // departed member still holding them; only give up after a while.
+                    None => empty_since.get_or_insert_with(Instant::now).elapsed() > EMPTY_GRACE,
+                };
                 if self.until_caught_up && caught_up && batch.records.is_empty() {
                     info!("every assigned partition is in bronze.events; exiting");
                     break;
@@ -462,16 +476,20 @@ impl Ingestor {
         Ok(())
     }
 
-    /// Refresh per-partition lag; true when every assigned partition is fully in Bronze.
+    /// Refresh per-partition lag. `Some(true)` when every assigned partition is fully in
+    /// Bronze, `None` when nothing is assigned.
     async fn update_lag(
         &self,
         consumer: &StreamConsumer<IngestContext>,
         writer: &mut BronzeWriter,
-    ) -> Result<bool> {
+    ) -> Result<Option<bool>> {
         let ctx = consumer.context();
         let assignment = ctx.assignment.lock().map(|a| a.clone()).unwrap_or_default();
         if !ctx.assigned_once.load(Ordering::SeqCst) {
-            return Ok(false);
+            return Ok(Some(false));
+        }
+        if assignment.is_empty() {
+            return Ok(None);
         }
         let stored = writer.stored_offsets(assignment.iter().cloned()).await?;
         let mut caught_up = true;
@@ -499,6 +517,6 @@ impl Ingestor {
                 caught_up = false;
             }
         }
-        Ok(caught_up)
+        Ok(Some(caught_up))
     }
 }

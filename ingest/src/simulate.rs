@@ -539,7 +539,7 @@ mod tests {
         let inspector = Inspector::new(SchemaValidator::builtin().unwrap(), 4096);
         let mut g = Generator::new(config, Utc::now());
         let mut seen = std::collections::HashSet::new();
-        for _ in 0..5000 {
+        for _ in 0..50_000 {
             let r = g.next_record();
             let i = inspector.inspect(r.value.as_deref());
             assert_eq!(
