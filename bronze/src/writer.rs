@@ -108,22 +108,16 @@ impl BronzeWriter {
 
     /// Load the latest table state (other writers may have committed).
     pub async fn refresh(&mut self) -> Result<()> {
-        self.table
-            .update_state()
-            .await
-            .map_err(|source| Error::Commit { source })
+        self.table.update_state().await.map_err(Error::from)
     }
 
     /// The last offset stored for a partition in the current table state.
     pub async fn stored_offset(&self, key: &PartitionKey) -> Result<Option<i64>> {
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(|source| Error::Commit { source })?;
+        let snapshot = self.table.snapshot().map_err(Error::from)?;
         snapshot
             .transaction_version(self.table.log_store().as_ref(), self.app_id(key))
             .await
-            .map_err(|source| Error::Commit { source })
+            .map_err(Error::from)
     }
 
     /// Latest stored offsets for a set of partitions, after refreshing the table state.
@@ -222,7 +216,7 @@ impl BronzeWriter {
                         });
                     }
                 }
-                Err(source) => return Err(Error::Commit { source }),
+                Err(source) => return Err(Error::from(source)),
             }
         }
     }

@@ -140,10 +140,10 @@ impl ConsumerContext for IngestContext {
                         }
                     }
                 }
-                if let Err(e) = base_consumer.assign(tpl) {
-                    if let Ok(mut f) = self.failure.lock() {
-                        *f = Some(format!("assign failed: {e}"));
-                    }
+                if let Err(e) = base_consumer.assign(tpl)
+                    && let Ok(mut f) = self.failure.lock()
+                {
+                    *f = Some(format!("assign failed: {e}"));
                 }
                 if let Ok(mut a) = self.assignment.lock() {
                     *a = keys;
@@ -467,10 +467,10 @@ impl Ingestor {
         for (key, offset) in &report.last_offsets {
             let _ = tpl.add_partition_offset(&key.topic, key.partition, Offset::Offset(offset + 1));
         }
-        if tpl.count() > 0 {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-                debug!(error = %e, "kafka offset commit failed (lag only)");
-            }
+        if tpl.count() > 0
+            && let Err(e) = consumer.commit(&tpl, CommitMode::Async)
+        {
+            debug!(error = %e, "kafka offset commit failed (lag only)");
         }
         batch.clear();
         Ok(())

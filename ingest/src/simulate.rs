@@ -155,10 +155,11 @@ impl Generator {
     /// A valid gameplay or agent event following each player's session.
     fn valid_event(&mut self) -> (bool, String, Value, EventType) {
         // Answer a pending agent invocation first, sometimes.
-        if !self.pending_invocations.is_empty() && self.rng.random_bool(0.5) {
-            if let Some((p, agent, inv, model)) = self.pending_invocations.pop_front() {
-                return self.invocation_completed(p, agent, inv, model);
-            }
+        if !self.pending_invocations.is_empty()
+            && self.rng.random_bool(0.5)
+            && let Some((p, agent, inv, model)) = self.pending_invocations.pop_front()
+        {
+            return self.invocation_completed(p, agent, inv, model);
         }
         let p = self.rng.random_range(0..self.players.len());
         let tenant = self.players[p].tenant.clone();

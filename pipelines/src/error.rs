@@ -21,18 +21,24 @@ pub enum Error {
     #[error("delta table {table}: {source}")]
     Delta {
         table: String,
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
     #[error("query failed: {0}")]
-    Query(#[from] deltalake::datafusion::error::DataFusionError),
+    Query(#[from] Box<deltalake::datafusion::error::DataFusionError>),
 }
 
 impl Error {
     pub fn delta(table: impl ToString, source: deltalake::DeltaTableError) -> Self {
         Error::Delta {
             table: table.to_string(),
-            source,
+            source: Box::new(source),
         }
+    }
+}
+
+impl From<deltalake::datafusion::error::DataFusionError> for Error {
+    fn from(e: deltalake::datafusion::error::DataFusionError) -> Self {
+        Error::Query(Box::new(e))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Bronze writer guarantees, without Kafka: commits are exactly once per (topic, partition,
 //! offset) whatever the interleaving of writers.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::sync::Arc;
 
 use strata_bronze::{BronzeWriter, PartitionKey, RawRecord};

@@ -3,6 +3,8 @@
 //! `scripts/test` starts the broker and sets `STRATA_TEST_BROKERS` (and `STRATA_TEST_PYTHON`
 //! for the cross-checks with Python readers). Each test uses its own topics, group and lake.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod cli_errors;
 mod harness;
 mod ingest;
