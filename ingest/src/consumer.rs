@@ -132,7 +132,14 @@ impl ConsumerContext for IngestContext {
                                 warn!(partition = %key, error = %e, "cannot set start offset");
                             }
                         }
-                        info!(partitions = ?stored, "assigned; starting after offsets stored in bronze.events");
+                        let positions: Vec<String> = stored
+                            .iter()
+                            .map(|(k, o)| match o {
+                                Some(o) => format!("{k}@{}", o + 1),
+                                None => format!("{k}@beginning"),
+                            })
+                            .collect();
+                        info!(positions = %positions.join(" "), "partitions assigned; starting after the offsets stored in bronze.events");
                     }
                     Err(e) => {
                         if let Ok(mut f) = self.failure.lock() {

@@ -105,3 +105,23 @@ fn missing_topic_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// The README's first command: the demo on embedded defaults, no broker, no setup.
+#[test]
+fn demo_runs_on_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = strata()
+        .current_dir(dir.path())
+        .args(["demo", "--count", "800"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("produced 800 events"), "{stdout}");
+    assert!(stdout.contains("ingested 800 rows"), "{stdout}");
+    assert!(dir.path().join("lake/bronze/events/_delta_log").is_dir());
+}
