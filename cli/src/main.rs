@@ -89,6 +89,10 @@ enum Command {
     Sql(commands::sql::SqlArgs),
     /// List invalid Bronze records by reason.
     Quarantine(commands::quarantine::QuarantineArgs),
+    /// Run the refinement jobs (Bronze -> Silver), once or continuously.
+    Run(commands::run::RunArgs),
+    /// Rebuild every table above Bronze from Bronze, from scratch.
+    Replay(commands::run::ReplayArgs),
     /// Zero-setup demo: embedded broker, simulated events, ingest, summary.
     Demo(commands::demo::DemoArgs),
     /// Benchmarks.
@@ -179,6 +183,8 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Simulate(args) => commands::simulate::run(args, config).await,
         Command::Sql(args) => commands::sql::run(args, config).await,
         Command::Quarantine(args) => commands::quarantine::run(args, config).await,
+        Command::Run(args) => commands::run::run(args, config).await,
+        Command::Replay(args) => commands::run::replay(args, config).await,
         Command::Demo(args) => commands::demo::run(args, config, brokers_given).await,
         Command::Bench(cmd) => commands::bench::run(cmd, config).await,
     }

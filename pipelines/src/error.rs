@@ -23,6 +23,16 @@ pub enum Error {
         table: String,
         source: Box<deltalake::DeltaTableError>,
     },
+    #[error(
+        "delta table {table}: commit {version} is missing from the log (cleaned up? rebuild with `strata replay`)"
+    )]
+    MissingCommit { table: String, version: u64 },
+    #[error("delta table {table}: commit {version} is not readable: {message}")]
+    BadCommit {
+        table: String,
+        version: u64,
+        message: String,
+    },
     #[error("query failed: {0}")]
     Query(#[from] Box<deltalake::datafusion::error::DataFusionError>),
 }

@@ -7,10 +7,12 @@
 //!        +--> SessionBuilder --> SessionContext with every table as layer.table
 //! ```
 
+pub mod changes;
 pub mod error;
 pub mod lake;
 pub mod session;
 
+pub use changes::{AddedFile, Increment, increment};
 pub use deltalake;
 pub use error::{Error, Result};
 pub use lake::{Lake, TableName};

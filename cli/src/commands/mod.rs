@@ -2,6 +2,7 @@ pub mod bench;
 pub mod demo;
 pub mod ingest;
 pub mod quarantine;
+pub mod run;
 pub mod simulate;
 pub mod sql;
 

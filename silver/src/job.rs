@@ -1,0 +1,248 @@
+//! The Silver refinement job of one table: Bronze increment -> typed rows -> MERGE.
+
+use deltalake::DeltaTableError;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use serde_json::json;
+use strata_bronze::events_table;
+use strata_pipelines::{Lake, increment};
+use tracing::info;
+
+use crate::decode::{BRONZE_COLUMNS, decode};
+use crate::tables::{Keying, SilverTable};
+use crate::{Error, Result};
+
+/// What one run of a job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub job: String,
+    /// Bronze version consumed before this run (the checkpoint).
+    pub checkpoint: Option<u64>,
+    /// Bronze version consumed by this run.
+    pub input_version: Option<u64>,
+    pub rows_in: usize,
+    pub rows_out: usize,
+    /// Output table version written; `None` when there was nothing new.
+    pub output_version: Option<u64>,
+}
+
+/// Refines `bronze.events` into one Silver table, exactly once per Bronze version.
+#[derive(Debug, Clone)]
+pub struct SilverJob {
+    table: SilverTable,
+}
+
+const SESSION_STITCH: &str = "SELECT session_id, \
+    min(player_id) AS player_id, min(tenant_id) AS tenant_id, \
+    min(CASE WHEN event_type = 'player.session.started' THEN occurred_at END) AS started_at, \
+    min(CASE WHEN event_type = 'player.session.ended' THEN occurred_at END) AS ended_at, \
+    min(platform) AS platform, min(region) AS region, min(client_version) AS client_version, \
+    min(duration_s) AS duration_s, min(end_reason) AS end_reason, \
+    min(CASE WHEN event_type = 'player.session.started' THEN event_id END) AS start_event_id, \
+    min(CASE WHEN event_type = 'player.session.ended' THEN event_id END) AS end_event_id, \
+    CAST(coalesce(min(CASE WHEN event_type = 'player.session.started' THEN occurred_at END), \
+                  min(occurred_at)) AS DATE) AS event_date \
+    FROM src WHERE session_id IS NOT NULL GROUP BY session_id";
+
+impl SilverJob {
+    pub fn new(table: SilverTable) -> Self {
+        Self { table }
+    }
+
+    pub fn name(&self) -> String {
+        self.table.job_name()
+    }
+
+    fn app_id(&self) -> String {
+        format!("job:{}", self.name())
+    }
+
+    fn delta(&self, e: DeltaTableError) -> Error {
+        Error::Delta {
+            job: self.name(),
+            source: Box::new(e),
+        }
+    }
+
+    fn query(&self, e: DataFusionError) -> Error {
+        Error::Query {
+            job: self.name(),
+            source: Box::new(e),
+        }
+    }
+
+    /// Run one increment: everything Bronze gained since this job's checkpoint.
+    pub async fn run(&self, lake: &Lake) -> Result<RunReport> {
+        let mut report = RunReport {
+            job: self.name(),
+            ..RunReport::default()
+        };
+        let Some(bronze) = lake.open(&events_table()).await? else {
+            return Ok(report);
+        };
+        let out = lake
+            .ensure_table(
+                &self.table.table_name(),
+                self.table.schema(),
+                &["event_date"],
+            )
+            .await?;
+        let snapshot = out.snapshot().map_err(|e| self.delta(e))?;
+        let checkpoint = snapshot
+            .transaction_version(out.log_store().as_ref(), self.app_id())
+            .await
+            .map_err(|e| self.delta(e))?
+            .and_then(|v| u64::try_from(v).ok());
+        report.checkpoint = checkpoint;
+        let Some(bronze_version) = bronze.version() else {
+            return Ok(report);
+        };
+        report.input_version = Some(bronze_version);
+        if checkpoint == Some(bronze_version) {
+            return Ok(report);
+        }
+        let inc = increment(&bronze, "bronze.events", checkpoint).await?;
+
+        let ctx = SessionContext::new();
+        bronze
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| self.delta(e))?;
+        let mut decoded: Vec<RecordBatch> = Vec::new();
+        if !inc.is_empty() {
+            let root = bronze.table_url().clone();
+            let urls: Vec<String> = inc
+                .added
+                .iter()
+                .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string()))
+                .collect();
+            let types: Vec<_> = self
+                .table
+                .event_types
+                .iter()
+                .map(|t| lit(t.as_str()))
+                .collect();
+            let batches = ctx
+                .read_parquet(urls, ParquetReadOptions::default())
+                .await
+                .map_err(|e| self.query(e))?
+                .filter(col("valid").and(col("event_type").in_list(types, false)))
+                .map_err(|e| self.query(e))?
+                .select_columns(&BRONZE_COLUMNS)
+                .map_err(|e| self.query(e))?
+                .collect()
+                .await
+                .map_err(|e| self.query(e))?;
+            for b in &batches {
+                report.rows_in += b.num_rows();
+                if b.num_rows() > 0 {
+                    decoded.push(decode(&self.table, b).map_err(|e| Error::Arrow {
+                        job: self.name(),
+                        source: Box::new(e),
+                    })?);
+                }
+            }
+        }
+
+        let txn = CommitProperties::default()
+            .with_application_transaction(Transaction::new(
+                self.app_id(),
+                i64::try_from(bronze_version).unwrap_or(i64::MAX),
+            ))
+            .with_metadata([(
+                "strata.job".to_string(),
+                json!({"job": self.name(), "input": "bronze.events", "input_version": bronze_version}),
+            )]);
+
+        let before = out.version();
+        let checkpoint_only = |out: deltalake::DeltaTable, txn: CommitProperties| {
+            out.write(vec![RecordBatch::new_empty(self.table.schema())])
+                .with_save_mode(SaveMode::Append)
+                .with_commit_properties(txn)
+        };
+        let written = if decoded.is_empty() {
+            // Nothing for this table: still record the checkpoint so the increment is not
+            // scanned again.
+            checkpoint_only(out, txn.clone()).await
+        } else {
+            let src = ctx.read_batches(decoded).map_err(|e| self.query(e))?;
+            ctx.register_table("src", src.into_view())
+                .map_err(|e| self.query(e))?;
+            let source = match self.table.keying {
+                Keying::Event => ctx
+                    .sql(
+                        "SELECT * EXCEPT (rn) FROM (SELECT *, row_number() OVER (PARTITION BY event_id \
+                         ORDER BY bronze_topic, bronze_partition, bronze_offset) AS rn FROM src) WHERE rn = 1",
+                    )
+                    .await
+                    .map_err(|e| self.query(e))?,
+                Keying::Session => ctx.sql(SESSION_STITCH).await.map_err(|e| self.query(e))?,
+            };
+            let columns: Vec<String> = self
+                .table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let key = self.table.key();
+            let merge = out
+                .merge(source, format!("t.{key} = s.{key}"))
+                .with_source_alias("s")
+                .with_target_alias("t")
+                .with_commit_properties(txn.clone())
+                .when_not_matched_insert(|mut i| {
+                    for c in &columns {
+                        i = i.set(c.as_str(), format!("s.{c}"));
+                    }
+                    i
+                })
+                .map_err(|e| self.delta(e))?;
+            let merge = match self.table.keying {
+                Keying::Event => merge,
+                Keying::Session => merge
+                    .when_matched_update(|u| {
+                        let mut u = u.update(
+                            "event_date",
+                            "CASE WHEN t.started_at IS NULL AND s.started_at IS NOT NULL \
+                             THEN s.event_date ELSE t.event_date END",
+                        );
+                        for c in &columns {
+                            if c != "session_id" && c != "event_date" {
+                                u = u.update(c.as_str(), format!("coalesce(t.{c}, s.{c})"));
+                            }
+                        }
+                        u
+                    })
+                    .map_err(|e| self.delta(e))?,
+            };
+            match merge.await {
+                Ok((t, metrics)) => {
+                    report.rows_out =
+                        metrics.num_target_rows_inserted + metrics.num_target_rows_updated;
+                    if t.version() == before {
+                        // Every row was already there: the merge committed nothing, so commit
+                        // the checkpoint alone.
+                        checkpoint_only(t, txn).await
+                    } else {
+                        Ok(t)
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match written {
+            Ok(t) => {
+                report.output_version = t.version();
+                info!(job = %self.name(), bronze_version, rows_in = report.rows_in,
+                      rows_out = report.rows_out, "silver increment committed");
+                Ok(report)
+            }
+            Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),
+            Err(e) => Err(self.delta(e)),
+        }
+    }
+}
