@@ -3,7 +3,9 @@ use std::sync::Arc;
 use deltalake::datafusion::catalog::MemorySchemaProvider;
 use deltalake::datafusion::prelude::SessionContext;
 
-use crate::{Error, Lake, Result};
+use deltalake::DeltaTable;
+
+use crate::{Error, Lake, Result, TableName};
 
 /// Builds the DataFusion session over the lake: every table registered as `layer.table`,
 /// plus the views the platform defines (`bronze.quarantine`). The only place that does so.
@@ -22,26 +24,36 @@ impl SessionBuilder {
         Self { lake }
     }
 
-    pub async fn build(self) -> Result<SessionContext> {
-        self.lake.require_exists()?;
-        let ctx = SessionContext::new();
+    /// Register one table (at the version it is loaded at) as `layer.table`.
+    pub async fn register(
+        ctx: &SessionContext,
+        name: &TableName,
+        table: &DeltaTable,
+    ) -> Result<()> {
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| Error::InvalidLake {
-                uri: self.lake.root().to_string(),
+                uri: table.table_url().to_string(),
                 reason: "datafusion default catalog missing".into(),
             })?;
+        if catalog.schema(&name.layer).is_none() {
+            catalog.register_schema(&name.layer, Arc::new(MemorySchemaProvider::new()))?;
+        }
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| Error::delta(name, e))?;
+        let provider = table.table_provider().await?;
+        ctx.register_table(name.to_string(), provider)?;
+        Ok(())
+    }
+
+    pub async fn build(self) -> Result<SessionContext> {
+        self.lake.require_exists()?;
+        let ctx = SessionContext::new();
         let tables = self.lake.discover();
         for name in &tables {
-            if catalog.schema(&name.layer).is_none() {
-                catalog.register_schema(&name.layer, Arc::new(MemorySchemaProvider::new()))?;
-            }
             let table = self.lake.open_existing(name).await?;
-            table
-                .update_datafusion_session(&ctx.state())
-                .map_err(|e| Error::delta(name, e))?;
-            let provider = table.table_provider().await?;
-            ctx.register_table(name.to_string(), provider)?;
+            Self::register(&ctx, name, &table).await?;
         }
         if tables.iter().any(|t| t.to_string() == "bronze.events") {
             ctx.sql(QUARANTINE_VIEW).await?;

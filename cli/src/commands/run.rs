@@ -2,9 +2,9 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use strata_gold::{GoldJob, GoldReport};
 use strata_pipelines::Lake;
 use strata_silver::{RunReport, SilverJob, all_tables};
-use tracing::info;
 
 use crate::config::Config;
 
@@ -26,27 +26,60 @@ pub fn jobs() -> Vec<SilverJob> {
     all_tables().into_iter().map(SilverJob::new).collect()
 }
 
-pub async fn pass(lake: &Lake) -> Result<Vec<RunReport>> {
-    let mut reports = Vec::new();
-    for job in jobs() {
-        let r = job.run(lake).await?;
-        if r.output_version.is_some() {
-            info!(job = %r.job, rows_in = r.rows_in, rows_out = r.rows_out, input_version = ?r.input_version, "job ran");
-        }
-        reports.push(r);
-    }
-    Ok(reports)
+/// One line per job run, for people.
+#[derive(Debug)]
+pub struct Line {
+    job: String,
+    input: String,
+    rows: String,
+    output: Option<u64>,
 }
 
-fn print(reports: &[RunReport]) {
-    for r in reports {
+impl From<RunReport> for Line {
+    fn from(r: RunReport) -> Self {
+        Line {
+            job: r.job,
+            input: format!(
+                "bronze v{}",
+                r.input_version.map_or("-".into(), |v| v.to_string())
+            ),
+            rows: format!("{} in, {} out", r.rows_in, r.rows_out),
+            output: r.output_version,
+        }
+    }
+}
+
+impl From<GoldReport> for Line {
+    fn from(r: GoldReport) -> Self {
+        Line {
+            job: r.job,
+            input: format!("{} day(s)", r.days.len()),
+            rows: format!("{} rows", r.rows_out),
+            output: r.output_version,
+        }
+    }
+}
+
+/// Every job once, Silver before Gold (the DAG order).
+pub async fn pass(lake: &Lake) -> Result<Vec<Line>> {
+    let mut lines = Vec::new();
+    for job in jobs() {
+        lines.push(job.run(lake).await?.into());
+    }
+    for t in strata_gold::all_tables() {
+        lines.push(GoldJob::new(t).run(lake).await?.into());
+    }
+    Ok(lines)
+}
+
+fn print(lines: &[Line]) {
+    for l in lines {
         println!(
-            "{:<32} bronze v{:<6} rows in {:>8}  rows out {:>8}  {}",
-            r.job,
-            r.input_version.map_or("-".into(), |v| v.to_string()),
-            r.rows_in,
-            r.rows_out,
-            match r.output_version {
+            "{:<30} {:<14} {:<24} {}",
+            l.job,
+            l.input,
+            l.rows,
+            match l.output {
                 Some(v) => format!("-> v{v}"),
                 None => "up to date".into(),
             }

@@ -1,0 +1,204 @@
+//! The Gold job of one table: touched days from the Silver increments, recomputed in full.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use strata_pipelines::{Lake, SessionBuilder, increment};
+use tracing::info;
+
+use crate::tables::GoldTable;
+use crate::{Error, Result};
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoldReport {
+    pub job: String,
+    /// Days recomputed (YYYY-MM-DD).
+    pub days: Vec<String>,
+    pub rows_out: usize,
+    /// `(input table, version consumed)`.
+    pub inputs: Vec<(String, u64)>,
+    pub output_version: Option<u64>,
+}
+
+/// Builds one Gold table from its Silver inputs.
+#[derive(Debug, Clone)]
+pub struct GoldJob {
+    table: GoldTable,
+}
+
+/// Strings read back through DataFusion are views; Delta tables store plain UTF-8.
+fn plain_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = match f.data_type() {
+                    DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                    t => t.clone(),
+                };
+                Field::new(f.name(), t, f.is_nullable() || f.name() != "event_date")
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+impl GoldJob {
+    pub fn new(table: GoldTable) -> Self {
+        Self { table }
+    }
+
+    pub fn name(&self) -> String {
+        self.table.job_name()
+    }
+
+    fn app_id(&self, input: &str) -> String {
+        format!("job:{}@{}", self.name(), input)
+    }
+
+    fn delta(&self, e: DeltaTableError) -> Error {
+        Error::Delta {
+            job: self.name(),
+            source: Box::new(e),
+        }
+    }
+
+    fn query(&self, e: DataFusionError) -> Error {
+        Error::Query {
+            job: self.name(),
+            source: Box::new(e),
+        }
+    }
+
+    async fn checkpoint(&self, out: &DeltaTable, input: &str) -> Result<Option<u64>> {
+        let snapshot = out.snapshot().map_err(|e| self.delta(e))?;
+        Ok(snapshot
+            .transaction_version(out.log_store().as_ref(), self.app_id(input))
+            .await
+            .map_err(|e| self.delta(e))?
+            .and_then(|v| u64::try_from(v).ok()))
+    }
+
+    pub async fn run(&self, lake: &Lake) -> Result<GoldReport> {
+        let mut report = GoldReport {
+            job: self.name(),
+            ..GoldReport::default()
+        };
+        let mut inputs = Vec::new();
+        for name in self.table.input_names() {
+            let Some(t) = lake.open(&name).await? else {
+                return Ok(report);
+            };
+            inputs.push((name, t));
+        }
+        let out = lake.open(&self.table.table_name()).await?;
+        let mut days = BTreeSet::new();
+        let mut advanced = false;
+        for (name, table) in &inputs {
+            let Some(version) = table.version() else {
+                continue;
+            };
+            report.inputs.push((name.to_string(), version));
+            let since = match &out {
+                Some(o) => self.checkpoint(o, &name.to_string()).await?,
+                None => None,
+            };
+            if since == Some(version) {
+                continue;
+            }
+            advanced = true;
+            let inc = increment(table, &name.to_string(), since).await?;
+            days.extend(inc.partition_values("event_date"));
+        }
+        if !advanced && out.is_some() {
+            return Ok(report);
+        }
+        report.days = days.iter().cloned().collect();
+        let list = if days.is_empty() {
+            "NULL".to_string()
+        } else {
+            days.iter()
+                .map(|d| format!("DATE '{d}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+
+        // Query exactly the input versions whose increments were read.
+        let ctx = SessionContext::new();
+        for (name, table) in &inputs {
+            SessionBuilder::register(&ctx, name, table).await?;
+        }
+        let df = ctx
+            .sql(&self.table.sql.replace("{days}", &list))
+            .await
+            .map_err(|e| self.query(e))?;
+        let schema = plain_schema(df.schema().as_arrow());
+        let batches: Vec<RecordBatch> = df
+            .collect()
+            .await
+            .map_err(|e| self.query(e))?
+            .into_iter()
+            .map(|b| {
+                let columns = b
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(c, f)| cast(c, f.data_type()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                RecordBatch::try_new(schema.clone(), columns)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::Arrow {
+                job: self.name(),
+                source: Box::new(e),
+            })?;
+        report.rows_out = batches.iter().map(RecordBatch::num_rows).sum();
+
+        let out = match out {
+            Some(o) => o,
+            None => {
+                lake.ensure_table(&self.table.table_name(), schema.clone(), &["event_date"])
+                    .await?
+            }
+        };
+        let txns: Vec<Transaction> = report
+            .inputs
+            .iter()
+            .map(|(name, v)| {
+                Transaction::new(self.app_id(name), i64::try_from(*v).unwrap_or(i64::MAX))
+            })
+            .collect();
+        let props = CommitProperties::default().with_application_transactions(txns);
+        let write = if days.is_empty() {
+            out.write(vec![RecordBatch::new_empty(schema)])
+                .with_save_mode(SaveMode::Append)
+        } else {
+            out.write(batches)
+                .with_save_mode(SaveMode::Overwrite)
+                .with_replace_where(format!("event_date IN ({list})"))
+        };
+        let written = write
+            .with_partition_columns(["event_date"])
+            .with_commit_properties(props)
+            .await;
+        match written {
+            Ok(t) => {
+                report.output_version = t.version();
+                info!(job = %self.name(), days = ?report.days, rows = report.rows_out, "gold days recomputed");
+                Ok(report)
+            }
+            Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),
+            Err(e) => Err(self.delta(e)),
+        }
+    }
+}

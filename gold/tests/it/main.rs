@@ -1,0 +1,191 @@
+//! Gold over a hand-written event set: golden daily rows, late events recompute their own day
+//! only, and an incremental build equals a build from scratch.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::sync::Arc;
+
+use deltalake::arrow::util::pretty::pretty_format_batches;
+use serde_json::json;
+use strata_bronze::{BronzeWriter, RawRecord};
+use strata_gold::GoldJob;
+use strata_pipelines::{Lake, SessionBuilder};
+use strata_quality::{Inspector, SchemaValidator};
+use strata_silver::SilverJob;
+
+fn tx(id: &str, at: &str, player: &str, currency: &str, amount: i64, direction: &str) -> Vec<u8> {
+    json!({"event_id": id, "event_type": "economy.transaction", "schema_version": 1,
+           "occurred_at": at, "source": "test", "tenant_id": "org-1", "player_id": player,
+           "payload": {"transaction_id": format!("tx-{id}"), "currency": currency,
+                       "amount": amount, "direction": direction}})
+    .to_string()
+    .into_bytes()
+}
+
+fn inv(id: &str, at: &str, agent: &str, status: &str, latency: i64, cost: f64) -> Vec<u8> {
+    json!({"event_id": id, "event_type": "agent.invocation.completed", "schema_version": 1,
+           "occurred_at": at, "source": "test", "tenant_id": "org-1", "agent_id": agent,
+           "payload": {"invocation_id": format!("i-{id}"), "model": "m", "status": status,
+                       "latency_ms": latency, "tokens_in": 10, "tokens_out": 5,
+                       "cost_usd": cost, "tool_calls": 0}})
+    .to_string()
+    .into_bytes()
+}
+
+fn records(values: Vec<Vec<u8>>, first: i64) -> Vec<RawRecord> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| RawRecord {
+            topic: "e".into(),
+            partition: 0,
+            offset: first + i as i64,
+            timestamp_ms: None,
+            key: None,
+            headers: vec![],
+            value: Some(v),
+        })
+        .collect()
+}
+
+fn batch1() -> Vec<Vec<u8>> {
+    vec![
+        tx(
+            "tx-0000001",
+            "2026-11-20T10:00:00Z",
+            "p-1",
+            "CREDITS",
+            100,
+            "earn",
+        ),
+        tx(
+            "tx-0000002",
+            "2026-11-20T11:00:00Z",
+            "p-2",
+            "CREDITS",
+            30,
+            "spend",
+        ),
+        tx(
+            "tx-0000003",
+            "2026-11-21T09:00:00Z",
+            "p-1",
+            "GEMS",
+            5,
+            "earn",
+        ),
+        inv("in-0000001", "2026-11-20T10:00:00Z", "a-1", "ok", 100, 0.25),
+        inv(
+            "in-0000002",
+            "2026-11-20T10:01:00Z",
+            "a-1",
+            "error",
+            300,
+            0.5,
+        ),
+    ]
+}
+
+fn batch2() -> Vec<Vec<u8>> {
+    vec![
+        // Duplicate of a batch-1 event, and a late event for 2026-11-20.
+        tx(
+            "tx-0000001",
+            "2026-11-20T10:00:00Z",
+            "p-1",
+            "CREDITS",
+            100,
+            "earn",
+        ),
+        tx(
+            "tx-0000004",
+            "2026-11-20T23:59:59Z",
+            "p-3",
+            "CREDITS",
+            7,
+            "earn",
+        ),
+        inv("in-0000003", "2026-11-20T10:02:00Z", "a-1", "ok", 200, 0.25),
+    ]
+}
+
+async fn run_all(lake: &Lake) -> Vec<Vec<String>> {
+    for t in strata_silver::all_tables() {
+        SilverJob::new(t).run(lake).await.unwrap();
+    }
+    let mut days = Vec::new();
+    for t in strata_gold::all_tables() {
+        days.push(GoldJob::new(t).run(lake).await.unwrap().days);
+    }
+    days
+}
+
+async fn dump(lake: &Lake, sql: &str) -> String {
+    let ctx = SessionBuilder::new(lake.clone()).build().await.unwrap();
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+const ECONOMY: &str = "SELECT CAST(event_date AS VARCHAR) AS d, currency, earned, spent, transactions, players \
+    FROM gold.economy_daily ORDER BY d, currency";
+const AGENTS: &str = "SELECT CAST(event_date AS VARCHAR) AS d, agent_id, invocations, success_rate, \
+    latency_p50_ms, latency_p95_ms, cost_usd FROM gold.agent_daily ORDER BY d, agent_id";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_aggregates_incremental_equal_from_scratch() {
+    let inspector = Arc::new(Inspector::new(SchemaValidator::builtin().unwrap(), 1 << 20));
+    let a = tempfile::tempdir().unwrap();
+    let incremental = Lake::new(&a.path().display().to_string()).unwrap();
+    let mut w = BronzeWriter::open(&incremental, inspector.clone(), "g")
+        .await
+        .unwrap();
+    w.commit(&records(batch1(), 0)).await.unwrap();
+    run_all(&incremental).await;
+    w.commit(&records(batch2(), 5)).await.unwrap();
+    let days = run_all(&incremental).await;
+    // The late event and the new invocation touch 2026-11-20 only; 2026-11-21 is left alone.
+    assert_eq!(days[2], vec!["2026-11-20".to_string()]);
+    assert_eq!(days[0], vec!["2026-11-20".to_string()]);
+    // Nothing new: nothing recomputed.
+    assert!(run_all(&incremental).await.iter().all(Vec::is_empty));
+
+    let b = tempfile::tempdir().unwrap();
+    let scratch = Lake::new(&b.path().display().to_string()).unwrap();
+    let mut w = BronzeWriter::open(&scratch, inspector, "g").await.unwrap();
+    w.commit(&records(batch1(), 0)).await.unwrap();
+    w.commit(&records(batch2(), 5)).await.unwrap();
+    run_all(&scratch).await;
+
+    let economy = dump(&incremental, ECONOMY).await;
+    assert_eq!(economy, dump(&scratch, ECONOMY).await);
+    let agents = dump(&incremental, AGENTS).await;
+    assert_eq!(agents, dump(&scratch, AGENTS).await);
+    assert_eq!(
+        dump(
+            &incremental,
+            "SELECT * FROM gold.player_daily ORDER BY event_date, player_id"
+        )
+        .await,
+        dump(
+            &scratch,
+            "SELECT * FROM gold.player_daily ORDER BY event_date, player_id"
+        )
+        .await
+    );
+
+    let expected_economy = "\
++------------+----------+--------+-------+--------------+---------+
+| d          | currency | earned | spent | transactions | players |
++------------+----------+--------+-------+--------------+---------+
+| 2026-11-20 | CREDITS  | 107    | 30    | 3            | 3       |
+| 2026-11-21 | GEMS     | 5      | 0     | 1            | 1       |
++------------+----------+--------+-------+--------------+---------+";
+    assert_eq!(economy, expected_economy, "\n{economy}");
+    let expected_agents = "\
++------------+----------+-------------+--------------------+----------------+----------------+----------+
+| d          | agent_id | invocations | success_rate       | latency_p50_ms | latency_p95_ms | cost_usd |
++------------+----------+-------------+--------------------+----------------+----------------+----------+
+| 2026-11-20 | a-1      | 3           | 0.6666666666666666 | 200.0          | 290.0          | 1.0      |
++------------+----------+-------------+--------------------+----------------+----------------+----------+";
+    assert_eq!(agents, expected_agents, "\n{agents}");
+}
