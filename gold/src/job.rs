@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::Transaction;
@@ -45,12 +45,36 @@ fn plain_schema(schema: &Schema) -> SchemaRef {
             .map(|f| {
                 let t = match f.data_type() {
                     DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                    // Delta stores microseconds; feature times are UTC instants.
+                    DataType::Timestamp(_, _) => {
+                        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                    }
                     t => t.clone(),
                 };
                 Field::new(f.name(), t, f.is_nullable() || f.name() != "event_date")
             })
             .collect::<Vec<_>>(),
     ))
+}
+
+/// Each day and the `n` days after it (dates as YYYY-MM-DD).
+fn expand(days: &BTreeSet<String>, n: u32) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for d in days {
+        match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(date) => {
+                for i in 0..=u64::from(n) {
+                    if let Some(x) = date.checked_add_days(chrono::Days::new(i)) {
+                        out.insert(x.format("%Y-%m-%d").to_string());
+                    }
+                }
+            }
+            Err(_) => {
+                out.insert(d.clone());
+            }
+        }
+    }
+    out
 }
 
 impl GoldJob {
@@ -123,6 +147,9 @@ impl GoldJob {
         if !advanced && out.is_some() {
             return Ok(report);
         }
+        if self.table.lookahead_days > 0 {
+            days = expand(&days, self.table.lookahead_days);
+        }
         report.days = days.iter().cloned().collect();
         let list = if days.is_empty() {
             "NULL".to_string()
@@ -194,7 +221,8 @@ impl GoldJob {
         match written {
             Ok(t) => {
                 report.output_version = t.version();
-                info!(job = %self.name(), days = ?report.days, rows = report.rows_out, "gold days recomputed");
+                info!(job = %self.name(), days = report.days.len(), first = ?report.days.first(),
+                      last = ?report.days.last(), rows = report.rows_out, "gold days recomputed");
                 Ok(report)
             }
             Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),

@@ -9,6 +9,8 @@ pub struct GoldTable {
     pub name: &'static str,
     pub inputs: &'static [&'static str],
     pub sql: &'static str,
+    /// Rolling tables: a change on day D also changes days D+1 .. D+lookahead.
+    pub lookahead_days: u32,
 }
 
 impl GoldTable {
@@ -86,6 +88,53 @@ SELECT event_date, CAST(currency AS VARCHAR) AS currency,
 FROM silver.economy_transactions WHERE event_date IN ({days})
 GROUP BY event_date, currency";
 
+/// One row per player per active day; windows end on that day (inclusive). The features of
+/// day D are known at the end of D, which `feature_ts` records for point-in-time joins.
+const PLAYER_FEATURES: &str = "
+SELECT d.event_date, CAST(d.player_id AS VARCHAR) AS player_id,
+       CAST(d.event_date + INTERVAL '1 day' AS TIMESTAMP) AS feature_ts,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.sessions ELSE 0 END) AS sessions_7d,
+       sum(h.sessions) AS sessions_28d,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.playtime_s ELSE 0 END) AS playtime_s_7d,
+       sum(h.playtime_s) AS playtime_s_28d,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.missions_completed ELSE 0 END) AS missions_completed_7d,
+       sum(h.missions_completed) AS missions_completed_28d,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.missions_failed ELSE 0 END) AS missions_failed_7d,
+       sum(h.missions_failed) AS missions_failed_28d,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.credits_earned ELSE 0 END) AS credits_earned_7d,
+       sum(h.credits_earned) AS credits_earned_28d,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.credits_spent ELSE 0 END) AS credits_spent_7d,
+       sum(h.credits_spent) AS credits_spent_28d,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.agent_interactions ELSE 0 END) AS agent_interactions_7d,
+       sum(h.agent_interactions) AS agent_interactions_28d,
+       count(DISTINCT CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.event_date END) AS active_days_7d,
+       count(DISTINCT h.event_date) AS active_days_28d
+FROM (SELECT event_date, player_id FROM gold.player_daily WHERE event_date IN ({days})) d
+JOIN gold.player_daily h
+  ON h.player_id = d.player_id AND h.event_date <= d.event_date
+ AND h.event_date > d.event_date - INTERVAL '28 days'
+GROUP BY d.event_date, d.player_id";
+
+const AGENT_FEATURES: &str = "
+SELECT d.event_date, CAST(d.agent_id AS VARCHAR) AS agent_id,
+       CAST(d.event_date + INTERVAL '1 day' AS TIMESTAMP) AS feature_ts,
+       sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.invocations ELSE 0 END) AS invocations_7d,
+       sum(h.invocations) AS invocations_28d,
+       round(sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.success_rate * h.invocations ELSE 0 END)
+         / nullif(sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.invocations ELSE 0 END), 0), 6) AS success_rate_7d,
+       round(sum(h.success_rate * h.invocations) / nullif(sum(h.invocations), 0), 6) AS success_rate_28d,
+       round(sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.cost_usd ELSE 0 END), 6) AS cost_usd_7d,
+       round(sum(h.cost_usd), 6) AS cost_usd_28d,
+       round(sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.avg_rating * h.ratings ELSE 0 END)
+         / nullif(sum(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.ratings ELSE 0 END), 0), 6) AS avg_rating_7d,
+       round(sum(h.avg_rating * h.ratings) / nullif(sum(h.ratings), 0), 6) AS avg_rating_28d,
+       max(CASE WHEN h.event_date > d.event_date - INTERVAL '7 days' THEN h.latency_p95_ms END) AS max_daily_latency_p95_ms_7d
+FROM (SELECT event_date, agent_id FROM gold.agent_daily WHERE event_date IN ({days})) d
+JOIN gold.agent_daily h
+  ON h.agent_id = d.agent_id AND h.event_date <= d.event_date
+ AND h.event_date > d.event_date - INTERVAL '28 days'
+GROUP BY d.event_date, d.agent_id";
+
 /// Every Gold table, in DAG order.
 pub fn all_tables() -> Vec<GoldTable> {
     vec![
@@ -93,6 +142,7 @@ pub fn all_tables() -> Vec<GoldTable> {
             name: "agent_daily",
             inputs: &["silver.agent_invocations", "silver.agent_feedback"],
             sql: AGENT_DAILY,
+            lookahead_days: 0,
         },
         GoldTable {
             name: "player_daily",
@@ -103,11 +153,25 @@ pub fn all_tables() -> Vec<GoldTable> {
                 "silver.agent_invocations",
             ],
             sql: PLAYER_DAILY,
+            lookahead_days: 0,
         },
         GoldTable {
             name: "economy_daily",
             inputs: &["silver.economy_transactions"],
             sql: ECONOMY_DAILY,
+            lookahead_days: 0,
+        },
+        GoldTable {
+            name: "player_features",
+            inputs: &["gold.player_daily"],
+            sql: PLAYER_FEATURES,
+            lookahead_days: 27,
+        },
+        GoldTable {
+            name: "agent_features",
+            inputs: &["gold.agent_daily"],
+            sql: AGENT_FEATURES,
+            lookahead_days: 27,
         },
     ]
 }

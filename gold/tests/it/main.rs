@@ -145,6 +145,8 @@ async fn daily_aggregates_incremental_equal_from_scratch() {
     let days = run_all(&incremental).await;
     // The late event and the new invocation touch 2026-11-20 only; 2026-11-21 is left alone.
     assert_eq!(days[2], vec!["2026-11-20".to_string()]);
+    // Rolling features: the changed day and the 27 after it.
+    assert_eq!(days[3].len(), 28);
     assert_eq!(days[0], vec!["2026-11-20".to_string()]);
     // Nothing new: nothing recomputed.
     assert!(run_all(&incremental).await.iter().all(Vec::is_empty));
@@ -172,6 +174,21 @@ async fn daily_aggregates_incremental_equal_from_scratch() {
         )
         .await
     );
+
+    const FEATURES: &str = "SELECT CAST(event_date AS VARCHAR) AS d, player_id, credits_earned_7d, \
+        credits_spent_28d, active_days_7d FROM gold.player_features ORDER BY d, player_id";
+    let features = dump(&incremental, FEATURES).await;
+    assert_eq!(features, dump(&scratch, FEATURES).await);
+    let expected_features = "\
++------------+-----------+-------------------+-------------------+----------------+
+| d          | player_id | credits_earned_7d | credits_spent_28d | active_days_7d |
++------------+-----------+-------------------+-------------------+----------------+
+| 2026-11-20 | p-1       | 100               | 0                 | 1              |
+| 2026-11-20 | p-2       | 0                 | 30                | 1              |
+| 2026-11-20 | p-3       | 7                 | 0                 | 1              |
+| 2026-11-21 | p-1       | 100               | 0                 | 2              |
++------------+-----------+-------------------+-------------------+----------------+";
+    assert_eq!(features, expected_features, "\n{features}");
 
     let expected_economy = "\
 +------------+----------+--------+-------+--------------+---------+
