@@ -38,6 +38,11 @@ pub fn builtin_schema_files() -> Vec<SchemaFile> {
             1,
             "agent.invocation.completed.v1.json"
         ),
+        schema_file!(
+            AgentInvocationCompleted,
+            2,
+            "agent.invocation.completed.v2.json"
+        ),
         schema_file!(AgentFeedbackGiven, 1, "agent.feedback.given.v1.json"),
         schema_file!(PlayerSessionStarted, 1, "player.session.started.v1.json"),
         schema_file!(PlayerSessionEnded, 1, "player.session.ended.v1.json"),
@@ -98,5 +103,9 @@ mod tests {
             let schema = catalog.get(t, 1).expect("schema v1");
             assert_eq!(schema["properties"]["event_type"]["const"], t.as_str());
         }
+        assert_eq!(
+            catalog.versions(EventType::AgentInvocationCompleted),
+            [1, 2]
+        );
     }
 }

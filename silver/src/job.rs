@@ -193,6 +193,8 @@ impl SilverJob {
                 .merge(source, format!("t.{key} = s.{key}"))
                 .with_source_alias("s")
                 .with_target_alias("t")
+                // New optional fields of a newer schema_version arrive as new nullable columns.
+                .with_merge_schema(true)
                 .with_commit_properties(txn.clone())
                 .when_not_matched_insert(|mut i| {
                     for c in &columns {

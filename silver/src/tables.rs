@@ -67,6 +67,8 @@ const AGENT_INVOCATIONS: &[PayloadColumn] = &[
     p("cost_usd", Float, &["payload", "cost_usd"]),
     p("tool_calls", Int, &["payload", "tool_calls"]),
     p("error_code", Str, &["payload", "error_code"]),
+    // Added by agent.invocation.completed v2; null for v1 events.
+    p("reasoning_tokens", Int, &["payload", "reasoning_tokens"]),
 ];
 
 const AGENT_FEEDBACK: &[PayloadColumn] = &[

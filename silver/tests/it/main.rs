@@ -184,3 +184,79 @@ async fn incremental_equals_from_scratch_and_matches_the_golden_rows() {
 +----------+-------------+------------+";
     assert_eq!(events, expected_events, "\n{events}");
 }
+
+/// A schema_version 2 event with a new optional field flows into an existing Silver table as a
+/// new nullable column; rows and readers of the old columns are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_v2_adds_a_nullable_column() {
+    use deltalake::arrow::datatypes::Schema;
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(&dir.path().display().to_string()).unwrap();
+    let table = all_tables()
+        .into_iter()
+        .find(|t| t.name == "agent_invocations")
+        .unwrap();
+    // The table as an older release created it: without the v2 column.
+    let old: Schema = Schema::new(
+        table
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| f.name() != "reasoning_tokens")
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    lake.ensure_table(&table.table_name(), Arc::new(old), &["event_date"])
+        .await
+        .unwrap();
+
+    let completed = |id: &str, version: i64, extra: serde_json::Value| {
+        let mut payload = json!({"invocation_id": "i-1", "model": "m", "status": "ok", "latency_ms": 5,
+                                 "tokens_in": 1, "tokens_out": 2, "cost_usd": 0.1, "tool_calls": 0});
+        for (k, v) in extra.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        let mut e: serde_json::Value = serde_json::from_slice(&event(
+            id,
+            "agent.invocation.completed",
+            "2026-11-20T10:00:00Z",
+            json!({"agent_id": "a-1"}),
+            payload,
+        ))
+        .unwrap();
+        e["schema_version"] = json!(version);
+        e.to_string().into_bytes()
+    };
+    let mut w = BronzeWriter::open(&lake, inspector(), "g").await.unwrap();
+    w.commit(&records(vec![completed("ev-00000001", 1, json!({}))], 0))
+        .await
+        .unwrap();
+    SilverJob::new(table.clone()).run(&lake).await.unwrap();
+    w.commit(&records(
+        vec![completed("ev-00000002", 2, json!({"reasoning_tokens": 42}))],
+        1,
+    ))
+    .await
+    .unwrap();
+    SilverJob::new(table).run(&lake).await.unwrap();
+    assert_eq!(
+        dump(&lake, "SELECT error FROM bronze.quarantine").await,
+        "++\n++",
+        "both events are valid"
+    );
+
+    let rows = dump(
+        &lake,
+        "SELECT event_id, schema_version, model, reasoning_tokens FROM silver.agent_invocations ORDER BY event_id",
+    )
+    .await;
+    let expected = "\
++-------------+----------------+-------+------------------+
+| event_id    | schema_version | model | reasoning_tokens |
++-------------+----------------+-------+------------------+
+| ev-00000001 | 1              | m     |                  |
+| ev-00000002 | 2              | m     | 42               |
++-------------+----------------+-------+------------------+";
+    assert_eq!(rows, expected, "\n{rows}");
+}
