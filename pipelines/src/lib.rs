@@ -11,6 +11,7 @@ pub mod changes;
 pub mod error;
 pub mod lake;
 pub mod session;
+pub mod time_travel;
 
 pub use changes::{AddedFile, Increment, increment};
 pub use deltalake;

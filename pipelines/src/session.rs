@@ -47,6 +47,45 @@ impl SessionBuilder {
         Ok(())
     }
 
+    /// Build a session for one query, registering any `layer.table@vN` it reads (time travel).
+    /// Returns the session and the query rewritten to use the registered names.
+    pub async fn build_for(self, sql: &str) -> Result<(SessionContext, String)> {
+        let lake = self.lake.clone();
+        let ctx = self.build().await?;
+        let (rewritten, refs) = crate::time_travel::rewrite(sql);
+        for r in refs {
+            let url = lake.table_url(&r.table)?;
+            let table = deltalake::open_table_with_version(url, r.version)
+                .await
+                .map_err(|e| Error::delta(format!("{}@v{}", r.table, r.version), e))?;
+            let versioned = TableName::new(
+                r.table.layer.clone(),
+                format!("{}@v{}", r.table.table, r.version),
+            );
+            let catalog = ctx
+                .catalog("datafusion")
+                .ok_or_else(|| Error::InvalidLake {
+                    uri: lake.root().to_string(),
+                    reason: "datafusion default catalog missing".into(),
+                })?;
+            if catalog.schema(&versioned.layer).is_none() {
+                catalog.register_schema(&versioned.layer, Arc::new(MemorySchemaProvider::new()))?;
+            }
+            table
+                .update_datafusion_session(&ctx.state())
+                .map_err(|e| Error::delta(&versioned, e))?;
+            let provider = table.table_provider().await?;
+            ctx.register_table(
+                deltalake::datafusion::common::TableReference::partial(
+                    versioned.layer.clone(),
+                    versioned.table.clone(),
+                ),
+                provider,
+            )?;
+        }
+        Ok((ctx, rewritten))
+    }
+
     pub async fn build(self) -> Result<SessionContext> {
         self.lake.require_exists()?;
         let ctx = SessionContext::new();

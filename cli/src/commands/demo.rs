@@ -94,8 +94,27 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
     )
     .await?;
     print(&offsets, OutputFormat::Table)?;
+    println!("\nrefining Bronze into Silver and Gold:");
+    let lake = super::lake(&config)?;
+    super::run::print(&super::run::pass(&lake).await?);
+    println!("\ngold.agent_daily (top agents by invocations):");
+    let agents = query(
+        &config,
+        "SELECT event_date, agent_id, invocations, round(success_rate, 3) AS success_rate, \
+         latency_p50_ms, latency_p95_ms, cost_usd, avg_rating FROM gold.agent_daily \
+         ORDER BY invocations DESC, agent_id LIMIT 5",
+    )
+    .await?;
+    print(&agents, OutputFormat::Table)?;
+    println!("\ngold.economy_daily:");
+    let economy = query(
+        &config,
+        "SELECT * FROM gold.economy_daily ORDER BY event_date, currency",
+    )
+    .await?;
+    print(&economy, OutputFormat::Table)?;
     println!(
-        "\nnext: strata sql --lake {} \"SELECT * FROM bronze.quarantine LIMIT 5\"",
+        "\nnext: strata sql --lake {} \"SELECT * FROM gold.player_features LIMIT 5\"",
         config.lake.uri
     );
     Ok(())

@@ -72,7 +72,7 @@ pub async fn pass(lake: &Lake) -> Result<Vec<Line>> {
     Ok(lines)
 }
 
-fn print(lines: &[Line]) {
+pub fn print(lines: &[Line]) {
     for l in lines {
         println!(
             "{:<30} {:<14} {:<24} {}",

@@ -15,6 +15,7 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 pub struct SqlArgs {
     /// The query, e.g. "SELECT event_type, count(*) FROM bronze.events GROUP BY 1".
+    /// `layer.table@vN` reads version N of a table (time travel).
     query: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -23,9 +24,9 @@ pub struct SqlArgs {
 
 pub async fn query(config: &Config, sql: &str) -> Result<Vec<RecordBatch>> {
     let lake = super::lake(config)?;
-    let ctx = SessionBuilder::new(lake).build().await?;
+    let (ctx, sql) = SessionBuilder::new(lake).build_for(sql).await?;
     let df = ctx
-        .sql(sql)
+        .sql(&sql)
         .await
         .map_err(|e| anyhow::anyhow!("query failed: {e}"))?;
     df.collect()
