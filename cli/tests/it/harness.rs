@@ -40,13 +40,18 @@ impl Env {
 
     /// `strata` with this environment's brokers, lake, topics and group.
     pub fn strata(&self) -> Command {
+        self.strata_at(&self.lake(), &self.group)
+    }
+
+    /// `strata` with this environment's brokers and topics, and another lake and group.
+    pub fn strata_at(&self, lake: &Path, group: &str) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
         c.arg("--brokers")
             .arg(&self.brokers)
             .arg("--lake")
-            .arg(self.lake())
+            .arg(lake)
             .arg("--group")
-            .arg(&self.group)
+            .arg(group)
             .env_remove("STRATA_CONFIG")
             .env("RUST_LOG", "warn");
         for t in &self.topics {

@@ -8,3 +8,4 @@
 mod cli_errors;
 mod harness;
 mod ingest;
+mod refine;

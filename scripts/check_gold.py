@@ -1,0 +1,64 @@
+"""Independent check of Gold: recompute the daily aggregates with DuckDB straight from the raw
+Bronze events (JSON text, deduplicated by event_id) and compare with our Gold tables.
+
+usage: check_gold.py LAKE_DIR    prints {"economy_daily": {...}, "agent_daily": {...}} as JSON
+"""
+import json
+import sys
+
+import duckdb
+from deltalake import DeltaTable
+
+lake = sys.argv[1]
+con = duckdb.connect()
+con.register("bronze", DeltaTable(f"{lake}/bronze/events").to_pyarrow_table())
+con.execute("""
+CREATE TABLE events AS
+SELECT * FROM (
+  SELECT j, row_number() OVER (PARTITION BY event_id ORDER BY topic, "partition", "offset") AS rn
+  FROM (SELECT decode(value)::JSON AS j, event_id, topic, "partition", "offset"
+        FROM bronze WHERE valid)
+) WHERE rn = 1
+""")
+
+ours_economy = DeltaTable(f"{lake}/gold/economy_daily").to_pyarrow_table()
+ours_agent = DeltaTable(f"{lake}/gold/agent_daily").to_pyarrow_table()
+con.register("ours_economy", ours_economy)
+con.register("ours_agent", ours_agent)
+
+economy = """
+SELECT CAST(CAST(json_extract_string(j, '$.occurred_at') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE) AS event_date,
+       json_extract_string(j, '$.payload.currency') AS currency,
+       sum(CASE WHEN json_extract_string(j, '$.payload.direction') = 'earn' THEN CAST(json_extract_string(j, '$.payload.amount') AS BIGINT) ELSE 0 END) AS earned,
+       sum(CASE WHEN json_extract_string(j, '$.payload.direction') = 'spend' THEN CAST(json_extract_string(j, '$.payload.amount') AS BIGINT) ELSE 0 END) AS spent,
+       count(*) AS transactions, count(DISTINCT json_extract_string(j, '$.player_id')) AS players
+FROM events WHERE json_extract_string(j, '$.event_type') = 'economy.transaction' GROUP BY 1, 2
+"""
+agent = """
+SELECT CAST(CAST(json_extract_string(j, '$.occurred_at') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE) AS event_date,
+       json_extract_string(j, '$.agent_id') AS agent_id, count(*) AS invocations,
+       round(quantile_cont(CAST(json_extract_string(j, '$.payload.latency_ms') AS DOUBLE), 0.5), 3) AS latency_p50_ms,
+       round(quantile_cont(CAST(json_extract_string(j, '$.payload.latency_ms') AS DOUBLE), 0.95), 3) AS latency_p95_ms,
+       sum(CAST(json_extract_string(j, '$.payload.tokens_in') AS BIGINT)) AS tokens_in,
+       round(sum(CAST(json_extract_string(j, '$.payload.cost_usd') AS DOUBLE)), 6) AS cost_usd
+FROM events WHERE json_extract_string(j, '$.event_type') = 'agent.invocation.completed' AND json_extract_string(j, '$.agent_id') IS NOT NULL
+GROUP BY 1, 2
+"""
+
+
+def compare(name, theirs_sql, ours_sql):
+    theirs = con.execute(f"SELECT * FROM ({theirs_sql}) ORDER BY ALL").fetchall()
+    ours = con.execute(f"SELECT * FROM ({ours_sql}) ORDER BY ALL").fetchall()
+    missing = [r for r in theirs if r not in ours][:3]
+    extra = [r for r in ours if r not in theirs][:3]
+    return {"rows": len(theirs), "ours": len(ours), "equal": theirs == ours,
+            "missing": [str(r) for r in missing], "extra": [str(r) for r in extra]}
+
+
+print(json.dumps({
+    "economy_daily": compare("economy_daily", economy,
+        "SELECT event_date, currency, earned, spent, transactions, players FROM ours_economy"),
+    "agent_daily": compare("agent_daily", agent,
+        "SELECT event_date, agent_id, invocations, latency_p50_ms, latency_p95_ms, tokens_in, cost_usd "
+        "FROM ours_agent WHERE invocations > 0"),
+}))
