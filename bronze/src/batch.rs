@@ -30,11 +30,16 @@ fn headers_json(headers: &[(String, Option<Vec<u8>>)]) -> Option<String> {
 
 /// Inspect every record and build one Arrow batch in the `bronze.events` schema.
 /// `ingested_at_us` stamps the batch (and decides its `ingest_date` partition).
-pub fn build_batch(
+pub fn build_batch<'a, I>(
     inspector: &Inspector,
-    records: &[RawRecord],
+    records: I,
     ingested_at_us: i64,
-) -> Result<RecordBatch> {
+) -> Result<RecordBatch>
+where
+    I: IntoIterator<Item = &'a RawRecord>,
+    I::IntoIter: ExactSizeIterator + Clone,
+{
+    let records = records.into_iter();
     let n = records.len();
     let ts = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut topic = StringBuilder::with_capacity(n, n * 16);
@@ -44,7 +49,7 @@ pub fn build_batch(
     let mut key = BinaryBuilder::with_capacity(n, n * 16);
     let mut headers = StringBuilder::new();
     let value_bytes: usize = records
-        .iter()
+        .clone()
         .map(|r| r.value.as_ref().map_or(0, Vec::len))
         .sum();
     let mut value = BinaryBuilder::with_capacity(n, value_bytes);

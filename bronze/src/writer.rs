@@ -4,11 +4,14 @@ use std::sync::Arc;
 
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use strata_pipelines::Lake;
 use strata_quality::Inspector;
-use strata_schemas::bronze::{PARTITION_COLUMNS, events_schema};
+use strata_schemas::bronze::{PARTITION_COLUMNS, col, events_schema};
 use tracing::{debug, warn};
 
 use crate::{Error, RawRecord, Result, build_batch, events_table};
@@ -75,6 +78,28 @@ impl fmt::Debug for BronzeWriter {
             .field("group", &self.group)
             .finish()
     }
+}
+
+/// Parquet settings for Bronze. Raw values, ids and messages are nearly unique: dictionary
+/// encoding them costs time and saves nothing, so only the low-cardinality columns use it.
+fn writer_properties() -> WriterProperties {
+    let mut b = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    for column in [
+        col::VALUE,
+        col::KEY,
+        col::HEADERS,
+        col::EVENT_ID,
+        col::ERROR,
+        col::OFFSET,
+        col::KAFKA_TIMESTAMP,
+        col::OCCURRED_AT,
+    ] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    for column in [col::VALUE, col::KEY, col::HEADERS, col::ERROR] {
+        b = b.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    b.build()
 }
 
 fn is_conflict(e: &DeltaTableError) -> bool {
@@ -145,7 +170,8 @@ impl BronzeWriter {
         keys.dedup();
         loop {
             let stored = self.stored_offsets(keys.iter().cloned()).await?;
-            let fresh: Vec<RawRecord> = records
+            // Borrowed, not cloned: a batch holds tens of MB of values.
+            let fresh: Vec<&RawRecord> = records
                 .iter()
                 .filter(|r| {
                     let key = PartitionKey::new(r.topic.clone(), r.partition);
@@ -155,7 +181,6 @@ impl BronzeWriter {
                         .flatten()
                         .is_none_or(|s| r.offset > s)
                 })
-                .cloned()
                 .collect();
             report.already_committed = records.len() - fresh.len();
             let mut last: BTreeMap<PartitionKey, i64> = stored
@@ -166,7 +191,7 @@ impl BronzeWriter {
                 report.last_offsets = last;
                 return Ok(report);
             }
-            for r in &fresh {
+            for r in fresh.iter() {
                 let e = last
                     .entry(PartitionKey::new(r.topic.clone(), r.partition))
                     .or_insert(r.offset);
@@ -178,7 +203,7 @@ impl BronzeWriter {
                 .map(|(k, v)| Transaction::new(self.app_id(k), *v))
                 .collect();
             let now_us = chrono::Utc::now().timestamp_micros();
-            let batch = build_batch(&self.inspector, &fresh, now_us)?;
+            let batch = build_batch(&self.inspector, fresh.iter().copied(), now_us)?;
             let valid = batch
                 .column_by_name(strata_schemas::bronze::col::VALID)
                 .and_then(|c| {
@@ -192,6 +217,7 @@ impl BronzeWriter {
                 .write(vec![batch])
                 .with_save_mode(SaveMode::Append)
                 .with_partition_columns(PARTITION_COLUMNS.iter().map(|c| c.to_string()))
+                .with_writer_properties(writer_properties())
                 .with_commit_properties(
                     CommitProperties::default().with_application_transactions(txns),
                 )

@@ -65,8 +65,8 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
-            max_records: 100_000,
-            max_bytes: 64 * 1024 * 1024,
+            max_records: 50_000,
+            max_bytes: 24 * 1024 * 1024,
             max_wait_ms: 1_000,
         }
     }

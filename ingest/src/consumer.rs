@@ -278,7 +278,9 @@ impl Ingestor {
             .set("partition.assignment.strategy", "range,roundrobin")
             // A dead member's partitions move after this long; Kafka's floor is 6 s.
             .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1000");
+            .set("heartbeat.interval.ms", "1000")
+            // Prefetch at most 32 MiB: the batch being built is where memory should go.
+            .set("queued.max.messages.kbytes", "32768");
         for (k, v) in &self.kafka.properties {
             c.set(k, v);
         }

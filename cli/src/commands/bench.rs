@@ -30,8 +30,8 @@ pub struct IngestBenchArgs {
     /// Events in the broker backlog for (b) and (c); needs --brokers.
     #[arg(long, default_value_t = 1_000_000)]
     backlog: u64,
-    /// Records per Bronze commit.
-    #[arg(long, default_value_t = 100_000)]
+    /// Records per Bronze commit (the ingest default).
+    #[arg(long, default_value_t = 50_000)]
     batch: usize,
     /// Skip the broker parts (b) and (c).
     #[arg(long)]
@@ -78,6 +78,37 @@ fn writer_ceiling(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Where the time goes: validation alone, then validation + Arrow, then everything.
+    let t0 = Instant::now();
+    let valid = recs
+        .iter()
+        .filter(|r| inspector.inspect(r.value.as_deref()).is_valid())
+        .count();
+    let inspect = t0.elapsed();
+    let t0 = Instant::now();
+    let mut batches = Vec::new();
+    for chunk in recs.chunks(batch) {
+        batches.push(strata_bronze::build_batch(&inspector, chunk, 0)?);
+    }
+    let arrow = t0.elapsed();
+    let t0 = Instant::now();
+    for b in &batches {
+        let mut w = strata_pipelines::deltalake::parquet::arrow::ArrowWriter::try_new(
+            Vec::new(),
+            b.schema(),
+            None,
+        )?;
+        w.write(b)?;
+        w.close()?;
+    }
+    let parquet = t0.elapsed();
+    drop(batches);
+    eprintln!(
+        "    parse + validate: {:.0} events/s ({valid} valid); + Arrow batch: {:.0} events/s; Parquet encode alone: {:.0} events/s",
+        events as f64 / inspect.as_secs_f64(),
+        events as f64 / arrow.as_secs_f64(),
+        events as f64 / parquet.as_secs_f64()
+    );
     let elapsed = rt.block_on(async {
         let lake = Lake::new(&dir.path().display().to_string())?;
         let mut writer = BronzeWriter::open(&lake, inspector, "bench").await?;
