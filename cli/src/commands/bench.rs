@@ -20,6 +20,9 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Ingest: writer ceiling, end-to-end vs a consume-only baseline, peak RSS.
     Ingest(IngestBenchArgs),
+    /// Refinement: simulated events through Bronze -> Silver -> Gold, rows/s per stage, and
+    /// the Gold daily SQL run by DuckDB on the same Silver Parquet.
+    Refine(super::bench_refine::RefineBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +44,7 @@ pub struct IngestBenchArgs {
 pub async fn run(cmd: BenchCommand, config: Config) -> Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest(args, config).await,
+        BenchCommand::Refine(args) => super::bench_refine::run(args, config).await,
     }
 }
 
