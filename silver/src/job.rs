@@ -189,8 +189,16 @@ impl SilverJob {
                 .map(|f| f.name().clone())
                 .collect();
             let key = self.table.key();
+            // A re-sent event carries its original occurred_at, so it lands in the same
+            // event_date partition: matching on the date as well lets the merge read only the
+            // partitions the increment touches. Sessions can move date (a late start), so
+            // they match on the key alone.
+            let predicate = match self.table.keying {
+                Keying::Event => format!("t.event_date = s.event_date AND t.{key} = s.{key}"),
+                Keying::Session => format!("t.{key} = s.{key}"),
+            };
             let merge = out
-                .merge(source, format!("t.{key} = s.{key}"))
+                .merge(source, predicate)
                 .with_source_alias("s")
                 .with_target_alias("t")
                 // New optional fields of a newer schema_version arrive as new nullable columns.
