@@ -83,7 +83,10 @@ impl fmt::Debug for BronzeWriter {
 /// Parquet settings for Bronze. Raw values, ids and messages are nearly unique: dictionary
 /// encoding them costs time and saves nothing, so only the low-cardinality columns use it.
 fn writer_properties() -> WriterProperties {
-    let mut b = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    // Chunk-level statistics are what Delta readers use for skipping; page indexes cost time.
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_statistics_enabled(EnabledStatistics::Chunk);
     for column in [
         col::VALUE,
         col::KEY,

@@ -3,15 +3,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use deltalake::DeltaTableError;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
-use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
 use strata_pipelines::{Lake, SessionBuilder, increment};
 use tracing::info;
 
@@ -86,8 +84,13 @@ impl GoldJob {
         self.table.job_name()
     }
 
-    fn app_id(&self, input: &str) -> String {
-        format!("job:{}@{}", self.name(), input)
+    /// Declared inputs and output (lineage comes from here).
+    pub fn spec(&self) -> strata_pipelines::JobSpec {
+        strata_pipelines::JobSpec {
+            name: self.name(),
+            inputs: self.table.input_names(),
+            output: self.table.table_name(),
+        }
     }
 
     fn delta(&self, e: DeltaTableError) -> Error {
@@ -102,15 +105,6 @@ impl GoldJob {
             job: self.name(),
             source: Box::new(e),
         }
-    }
-
-    async fn checkpoint(&self, out: &DeltaTable, input: &str) -> Result<Option<u64>> {
-        let snapshot = out.snapshot().map_err(|e| self.delta(e))?;
-        Ok(snapshot
-            .transaction_version(out.log_store().as_ref(), self.app_id(input))
-            .await
-            .map_err(|e| self.delta(e))?
-            .and_then(|v| u64::try_from(v).ok()))
     }
 
     pub async fn run(&self, lake: &Lake) -> Result<GoldReport> {
@@ -128,13 +122,15 @@ impl GoldJob {
         let out = lake.open(&self.table.table_name()).await?;
         let mut days = BTreeSet::new();
         let mut advanced = false;
+        let mut consumed = Vec::new();
         for (name, table) in &inputs {
             let Some(version) = table.version() else {
                 continue;
             };
             report.inputs.push((name.to_string(), version));
+            consumed.push((name.clone(), version));
             let since = match &out {
-                Some(o) => self.checkpoint(o, &name.to_string()).await?,
+                Some(o) => self.spec().checkpoint(o, name).await?,
                 None => None,
             };
             if since == Some(version) {
@@ -198,14 +194,7 @@ impl GoldJob {
                     .await?
             }
         };
-        let txns: Vec<Transaction> = report
-            .inputs
-            .iter()
-            .map(|(name, v)| {
-                Transaction::new(self.app_id(name), i64::try_from(*v).unwrap_or(i64::MAX))
-            })
-            .collect();
-        let props = CommitProperties::default().with_application_transactions(txns);
+        let props = self.spec().commit_properties(&consumed);
         let write = if days.is_empty() {
             out.write(vec![RecordBatch::new_empty(schema)])
                 .with_save_mode(SaveMode::Append)

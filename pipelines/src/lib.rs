@@ -9,6 +9,7 @@
 
 pub mod changes;
 pub mod error;
+pub mod job;
 pub mod lake;
 pub mod session;
 pub mod time_travel;
@@ -16,5 +17,6 @@ pub mod time_travel;
 pub use changes::{AddedFile, Increment, increment};
 pub use deltalake;
 pub use error::{Error, Result};
+pub use job::{JobSpec, JobSpecBuilder};
 pub use lake::{Lake, TableName};
 pub use session::SessionBuilder;

@@ -4,10 +4,8 @@ use deltalake::DeltaTableError;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
-use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
-use serde_json::json;
 use strata_bronze::events_table;
 use strata_pipelines::{Lake, increment};
 use tracing::info;
@@ -57,8 +55,13 @@ impl SilverJob {
         self.table.job_name()
     }
 
-    fn app_id(&self) -> String {
-        format!("job:{}", self.name())
+    /// Declared input and output (lineage comes from here).
+    pub fn spec(&self) -> strata_pipelines::JobSpec {
+        strata_pipelines::JobSpec {
+            name: self.name(),
+            inputs: vec![events_table()],
+            output: self.table.table_name(),
+        }
     }
 
     fn delta(&self, e: DeltaTableError) -> Error {
@@ -91,12 +94,8 @@ impl SilverJob {
                 &["event_date"],
             )
             .await?;
-        let snapshot = out.snapshot().map_err(|e| self.delta(e))?;
-        let checkpoint = snapshot
-            .transaction_version(out.log_store().as_ref(), self.app_id())
-            .await
-            .map_err(|e| self.delta(e))?
-            .and_then(|v| u64::try_from(v).ok());
+        let spec = self.spec();
+        let checkpoint = spec.checkpoint(&out, &events_table()).await?;
         report.checkpoint = checkpoint;
         let Some(bronze_version) = bronze.version() else {
             return Ok(report);
@@ -147,15 +146,7 @@ impl SilverJob {
             }
         }
 
-        let txn = CommitProperties::default()
-            .with_application_transaction(Transaction::new(
-                self.app_id(),
-                i64::try_from(bronze_version).unwrap_or(i64::MAX),
-            ))
-            .with_metadata([(
-                "strata.job".to_string(),
-                json!({"job": self.name(), "input": "bronze.events", "input_version": bronze_version}),
-            )]);
+        let txn = spec.commit_properties(&[(events_table(), bronze_version)]);
 
         let before = out.version();
         let checkpoint_only = |out: deltalake::DeltaTable, txn: CommitProperties| {

@@ -1,0 +1,128 @@
+//! What a job declares (inputs, output) and where its progress lives.
+//!
+//! A job's checkpoint is not a side file: it is a Delta `txn` action in the job's own output
+//! commit, one per input, holding the input version consumed. Data and checkpoint therefore
+//! land atomically, and a crash at any point leaves a state from which the next run redoes
+//! exactly the same increment. Lineage is derived from these declarations, never hand-written.
+
+use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use serde_json::json;
+
+use crate::{Error, Result, TableName};
+
+/// A job's declared inputs and output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    pub name: String,
+    pub inputs: Vec<TableName>,
+    pub output: TableName,
+}
+
+/// Builds a [`JobSpec`]: `JobSpec::builder("gold.x").input(a).input(b).output(c).build()`.
+#[derive(Debug, Clone, Default)]
+pub struct JobSpecBuilder {
+    name: String,
+    inputs: Vec<TableName>,
+    output: Option<TableName>,
+}
+
+impl JobSpecBuilder {
+    pub fn input(mut self, table: TableName) -> Self {
+        self.inputs.push(table);
+        self
+    }
+
+    pub fn output(mut self, table: TableName) -> Self {
+        self.output = Some(table);
+        self
+    }
+
+    /// The output defaults to the table named like the job.
+    pub fn build(self) -> Result<JobSpec> {
+        let output = match self.output {
+            Some(o) => o,
+            None => self.name.parse()?,
+        };
+        Ok(JobSpec {
+            name: self.name,
+            inputs: self.inputs,
+            output,
+        })
+    }
+}
+
+impl JobSpec {
+    pub fn builder(name: impl Into<String>) -> JobSpecBuilder {
+        JobSpecBuilder {
+            name: name.into(),
+            ..JobSpecBuilder::default()
+        }
+    }
+
+    /// The appId of the checkpoint for `input`: `job:<name>` for a single-input job,
+    /// `job:<name>@<input>` otherwise.
+    pub fn app_id(&self, input: &TableName) -> String {
+        if self.inputs.len() == 1 {
+            format!("job:{}", self.name)
+        } else {
+            format!("job:{}@{}", self.name, input)
+        }
+    }
+
+    /// The input version this job last consumed, as recorded in its output table.
+    pub async fn checkpoint(&self, output: &DeltaTable, input: &TableName) -> Result<Option<u64>> {
+        let snapshot = output
+            .snapshot()
+            .map_err(|e| Error::delta(&self.output, e))?;
+        let v = snapshot
+            .transaction_version(output.log_store().as_ref(), self.app_id(input))
+            .await
+            .map_err(|e| Error::delta(&self.output, e))?;
+        Ok(v.and_then(|v| u64::try_from(v).ok()))
+    }
+
+    /// Commit properties carrying the new checkpoints (and who wrote the commit).
+    pub fn commit_properties(&self, consumed: &[(TableName, u64)]) -> CommitProperties {
+        let txns: Vec<Transaction> = consumed
+            .iter()
+            .map(|(input, v)| {
+                Transaction::new(self.app_id(input), i64::try_from(*v).unwrap_or(i64::MAX))
+            })
+            .collect();
+        let inputs: serde_json::Map<String, serde_json::Value> = consumed
+            .iter()
+            .map(|(t, v)| (t.to_string(), json!(v)))
+            .collect();
+        CommitProperties::default()
+            .with_application_transactions(txns)
+            .with_metadata([(
+                "strata.job".to_string(),
+                json!({"job": self.name, "inputs": inputs}),
+            )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_ids_name_the_input_only_when_there_are_several() {
+        let bronze: TableName = "bronze.events".parse().unwrap();
+        let one = JobSpec::builder("silver.missions")
+            .input(bronze.clone())
+            .build()
+            .unwrap();
+        assert_eq!(one.output.to_string(), "silver.missions");
+        assert_eq!(one.app_id(&bronze), "job:silver.missions");
+        let a: TableName = "silver.a".parse().unwrap();
+        let two = JobSpec::builder("gold.x")
+            .input(a.clone())
+            .input("silver.b".parse().unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(two.app_id(&a), "job:gold.x@silver.a");
+    }
+}
