@@ -43,7 +43,14 @@ impl SessionBuilder {
             .update_datafusion_session(&ctx.state())
             .map_err(|e| Error::delta(name, e))?;
         let provider = table.table_provider().await?;
-        ctx.register_table(name.to_string(), provider)?;
+        // A partial reference, not a parsed string: versioned names contain '@'.
+        ctx.register_table(
+            deltalake::datafusion::common::TableReference::partial(
+                name.layer.clone(),
+                name.table.clone(),
+            ),
+            provider,
+        )?;
         Ok(())
     }
 
@@ -62,26 +69,7 @@ impl SessionBuilder {
                 r.table.layer.clone(),
                 format!("{}@v{}", r.table.table, r.version),
             );
-            let catalog = ctx
-                .catalog("datafusion")
-                .ok_or_else(|| Error::InvalidLake {
-                    uri: lake.root().to_string(),
-                    reason: "datafusion default catalog missing".into(),
-                })?;
-            if catalog.schema(&versioned.layer).is_none() {
-                catalog.register_schema(&versioned.layer, Arc::new(MemorySchemaProvider::new()))?;
-            }
-            table
-                .update_datafusion_session(&ctx.state())
-                .map_err(|e| Error::delta(&versioned, e))?;
-            let provider = table.table_provider().await?;
-            ctx.register_table(
-                deltalake::datafusion::common::TableReference::partial(
-                    versioned.layer.clone(),
-                    versioned.table.clone(),
-                ),
-                provider,
-            )?;
+            Self::register(&ctx, &versioned, &table).await?;
         }
         Ok((ctx, rewritten))
     }

@@ -3,15 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::sync::Arc;
-
-use deltalake::arrow::util::pretty::pretty_format_batches;
 use serde_json::json;
-use strata_bronze::{BronzeWriter, RawRecord};
+use strata_bronze::BronzeWriter;
 use strata_gold::GoldJob;
-use strata_pipelines::{Lake, SessionBuilder};
-use strata_quality::{Inspector, SchemaValidator};
+use strata_pipelines::Lake;
 use strata_silver::SilverJob;
+use strata_testkit::{dump, inspector, records};
 
 fn tx(id: &str, at: &str, player: &str, currency: &str, amount: i64, direction: &str) -> Vec<u8> {
     json!({"event_id": id, "event_type": "economy.transaction", "schema_version": 1,
@@ -30,22 +27,6 @@ fn inv(id: &str, at: &str, agent: &str, status: &str, latency: i64, cost: f64) -
                        "cost_usd": cost, "tool_calls": 0}})
     .to_string()
     .into_bytes()
-}
-
-fn records(values: Vec<Vec<u8>>, first: i64) -> Vec<RawRecord> {
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| RawRecord {
-            topic: "e".into(),
-            partition: 0,
-            offset: first + i as i64,
-            timestamp_ms: None,
-            key: None,
-            headers: vec![],
-            value: Some(v),
-        })
-        .collect()
 }
 
 fn batch1() -> Vec<Vec<u8>> {
@@ -120,12 +101,6 @@ async fn run_all(lake: &Lake) -> Vec<Vec<String>> {
     days
 }
 
-async fn dump(lake: &Lake, sql: &str) -> String {
-    let ctx = SessionBuilder::new(lake.clone()).build().await.unwrap();
-    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    pretty_format_batches(&batches).unwrap().to_string()
-}
-
 const ECONOMY: &str = "SELECT CAST(event_date AS VARCHAR) AS d, currency, earned, spent, transactions, players \
     FROM gold.economy_daily ORDER BY d, currency";
 const AGENTS: &str = "SELECT CAST(event_date AS VARCHAR) AS d, agent_id, invocations, success_rate, \
@@ -133,7 +108,7 @@ const AGENTS: &str = "SELECT CAST(event_date AS VARCHAR) AS d, agent_id, invocat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daily_aggregates_incremental_equal_from_scratch() {
-    let inspector = Arc::new(Inspector::new(SchemaValidator::builtin().unwrap(), 1 << 20));
+    let inspector = inspector();
     let a = tempfile::tempdir().unwrap();
     let incremental = Lake::new(&a.path().display().to_string()).unwrap();
     let mut w = BronzeWriter::open(&incremental, inspector.clone(), "g")

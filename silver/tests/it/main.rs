@@ -3,14 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::sync::Arc;
-
-use deltalake::arrow::util::pretty::pretty_format_batches;
 use serde_json::json;
-use strata_bronze::{BronzeWriter, RawRecord};
-use strata_pipelines::{Lake, SessionBuilder};
-use strata_quality::{Inspector, SchemaValidator};
+use strata_bronze::BronzeWriter;
+use strata_pipelines::Lake;
 use strata_silver::{SilverJob, all_tables};
+use strata_testkit::{dump, inspector, records};
 
 fn event(
     id: &str,
@@ -27,22 +24,6 @@ fn event(
         e[k] = v.clone();
     }
     e.to_string().into_bytes()
-}
-
-fn records(values: Vec<Vec<u8>>, first_offset: i64) -> Vec<RawRecord> {
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| RawRecord {
-            topic: "events".into(),
-            partition: 0,
-            offset: first_offset + i as i64,
-            timestamp_ms: None,
-            key: None,
-            headers: vec![],
-            value: Some(v),
-        })
-        .collect()
 }
 
 fn batch1() -> Vec<Vec<u8>> {
@@ -123,22 +104,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-fn inspector() -> Arc<Inspector> {
-    Arc::new(Inspector::new(SchemaValidator::builtin().unwrap(), 1 << 20))
-}
-
 async fn run_all(lake: &Lake) -> Vec<Option<u64>> {
     let mut versions = Vec::new();
     for t in all_tables() {
         versions.push(SilverJob::new(t).run(lake).await.unwrap().output_version);
     }
     versions
-}
-
-async fn dump(lake: &Lake, sql: &str) -> String {
-    let ctx = SessionBuilder::new(lake.clone()).build().await.unwrap();
-    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    pretty_format_batches(&batches).unwrap().to_string()
 }
 
 const SESSIONS: &str = "SELECT session_id, player_id, CAST(started_at AS VARCHAR) AS started, \
@@ -234,9 +205,13 @@ async fn schema_v2_adds_a_nullable_column() {
             .cloned()
             .collect::<Vec<_>>(),
     );
-    lake.ensure_table(&table.table_name(), Arc::new(old), &["event_date"])
-        .await
-        .unwrap();
+    lake.ensure_table(
+        &table.table_name(),
+        std::sync::Arc::new(old),
+        &["event_date"],
+    )
+    .await
+    .unwrap();
 
     let completed = |id: &str, version: i64, extra: serde_json::Value| {
         let mut payload = json!({"invocation_id": "i-1", "model": "m", "status": "ok", "latency_ms": 5,
