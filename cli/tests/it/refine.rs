@@ -104,6 +104,14 @@ fn incremental_runs_equal_a_replay_and_duckdb_agrees() {
     }
     let incremental = snapshot(&env.lake());
 
+    // Time travel: version 1 of Bronze is the first round's first commit, a strict subset.
+    let at_v1 = env.count("SELECT count(*) FROM bronze.events@v1");
+    let now = env.count("SELECT count(*) FROM bronze.events");
+    assert!(
+        at_v1 > 0 && at_v1 < now,
+        "bronze.events@v1 has {at_v1} rows, now {now}"
+    );
+
     // The same Kafka records into a fresh lake, rebuilt from scratch.
     let fresh = tempfile::tempdir().unwrap();
     let out = env
