@@ -115,6 +115,7 @@ fn init_logging(config: &Config) {
                 "buoyant_kernel::snapshot=off",
                 "deltalake_core=warn",
                 "deltalake_core::writer::stats=error",
+                "deltalake_core::operations::merge=error",
             ] {
                 if let Ok(d) = quiet.parse() {
                     f = f.add_directive(d);
