@@ -27,31 +27,30 @@ impl GoldTable {
     }
 }
 
-/// Percentiles are computed exactly (linear interpolation between the two nearest ranks, as
-/// Postgres' and DuckDB's `percentile_cont`) from the sorted latencies of the day.
+/// Percentiles are exact: linear interpolation between the two nearest ranks, as
+/// `percentile_cont` in Postgres and DuckDB, from each (day, agent)'s ranked latencies.
 const AGENT_DAILY: &str = "
-WITH inv AS (
+WITH completed AS (
+  SELECT event_date, agent_id, status, tokens_in, tokens_out, cost_usd,
+         CAST(latency_ms AS DOUBLE) AS latency,
+         CAST(row_number() OVER (PARTITION BY event_date, agent_id ORDER BY latency_ms) - 1 AS DOUBLE) AS r,
+         CAST(count(*) OVER (PARTITION BY event_date, agent_id) - 1 AS DOUBLE) AS last_rank
+  FROM silver.agent_invocations
+  WHERE event_type = 'agent.invocation.completed' AND agent_id IS NOT NULL
+    AND latency_ms IS NOT NULL AND event_date IN ({days})),
+inv AS (
   SELECT event_date, agent_id,
          count(*) AS invocations,
          avg(CASE WHEN status = 'ok' THEN 1.0 ELSE 0.0 END) AS success_rate,
-         array_agg(CAST(latency_ms AS DOUBLE) ORDER BY latency_ms) AS lat,
-         CAST(count(latency_ms) AS DOUBLE) - 1.0 AS last_rank,
+         round(sum(CASE WHEN r = floor(0.5 * last_rank) THEN latency * (1.0 - (0.5 * last_rank - r))
+                        WHEN r = floor(0.5 * last_rank) + 1.0 THEN latency * (0.5 * last_rank - floor(0.5 * last_rank))
+                        ELSE 0.0 END), 3) AS latency_p50_ms,
+         round(sum(CASE WHEN r = floor(0.95 * last_rank) THEN latency * (1.0 - (0.95 * last_rank - r))
+                        WHEN r = floor(0.95 * last_rank) + 1.0 THEN latency * (0.95 * last_rank - floor(0.95 * last_rank))
+                        ELSE 0.0 END), 3) AS latency_p95_ms,
          sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out,
          round(sum(cost_usd), 6) AS cost_usd
-  FROM silver.agent_invocations
-  WHERE event_type = 'agent.invocation.completed' AND agent_id IS NOT NULL
-    AND latency_ms IS NOT NULL AND event_date IN ({days})
-  GROUP BY event_date, agent_id),
-pct AS (
-  SELECT *,
-         CAST(floor(0.5 * last_rank) AS BIGINT) AS p50_lo, 0.5 * last_rank - floor(0.5 * last_rank) AS p50_frac,
-         CAST(floor(0.95 * last_rank) AS BIGINT) AS p95_lo, 0.95 * last_rank - floor(0.95 * last_rank) AS p95_frac
-  FROM inv),
-stats AS (
-  SELECT event_date, agent_id, invocations, success_rate, tokens_in, tokens_out, cost_usd,
-         round(lat[p50_lo + 1] + p50_frac * (lat[least(p50_lo + 2, CAST(last_rank AS BIGINT) + 1)] - lat[p50_lo + 1]), 3) AS latency_p50_ms,
-         round(lat[p95_lo + 1] + p95_frac * (lat[least(p95_lo + 2, CAST(last_rank AS BIGINT) + 1)] - lat[p95_lo + 1]), 3) AS latency_p95_ms
-  FROM pct),
+  FROM completed GROUP BY event_date, agent_id),
 fb AS (
   SELECT event_date, agent_id, avg(CAST(rating AS DOUBLE)) AS avg_rating, count(*) AS ratings
   FROM silver.agent_feedback
@@ -64,7 +63,7 @@ SELECT coalesce(inv.event_date, fb.event_date) AS event_date,
        coalesce(inv.tokens_in, 0) AS tokens_in, coalesce(inv.tokens_out, 0) AS tokens_out,
        coalesce(inv.cost_usd, 0.0) AS cost_usd,
        round(fb.avg_rating, 6) AS avg_rating, coalesce(fb.ratings, 0) AS ratings
-FROM stats inv FULL OUTER JOIN fb ON inv.event_date = fb.event_date AND inv.agent_id = fb.agent_id";
+FROM inv FULL OUTER JOIN fb ON inv.event_date = fb.event_date AND inv.agent_id = fb.agent_id";
 
 const PLAYER_DAILY: &str = "
 WITH parts AS (
