@@ -111,7 +111,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let producer = env
         .strata()
         .args([
-            "simulate", "--quiet", "--count", "40000", "--rate", "2000", "--seed", "12",
+            "simulate", "--quiet", "--count", "60000", "--rate", "1500", "--seed", "12",
         ])
         .args(["--malformed", "0.01"])
         .stdout(std::process::Stdio::piped())
@@ -122,8 +122,10 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut seen = Vec::new();
     for _ in 0..6 {
         let mut child = env.spawn_ingest(&["--batch-max-records", "1000"]);
-        // A new member waits up to a session timeout (6 s) for a dead one to leave the group.
-        std::thread::sleep(Duration::from_millis(rng.random_range(2000..7000)));
+        // A new member waits up to a session timeout (6 s) for the dead one to leave the
+        // group, so every life lasts long enough to be assigned and to commit; the producer
+        // runs for 40 s, so the kills land while records are still arriving.
+        std::thread::sleep(Duration::from_millis(rng.random_range(5000..10000)));
         sigkill(&mut child);
         kills += 1;
         let (rows, distinct, _) = env.bronze_counts();
