@@ -89,11 +89,11 @@ enum Command {
     Sql(commands::sql::SqlArgs),
     /// List invalid Bronze records by reason.
     Quarantine(commands::quarantine::QuarantineArgs),
-    /// Run the refinement jobs (Bronze -> Silver), once or continuously.
+    /// Run the refinement jobs (Bronze -> Silver -> Gold), once or continuously.
     Run(commands::run::RunArgs),
     /// Rebuild every table above Bronze from Bronze, from scratch.
     Replay(commands::run::ReplayArgs),
-    /// Zero-setup demo: embedded broker, simulated events, ingest, summary.
+    /// Zero-setup demo: embedded broker, simulated events, ingest, Silver and Gold, summary.
     Demo(commands::demo::DemoArgs),
     /// Benchmarks.
     #[command(subcommand)]
