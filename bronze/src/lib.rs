@@ -17,7 +17,7 @@ pub mod writer;
 pub use batch::build_batch;
 pub use error::{Error, Result};
 pub use record::RawRecord;
-pub use writer::{BronzeWriter, CommitReport, PartitionKey};
+pub use writer::{BronzeWriter, CommitReport, PartitionKey, offset_app_id};
 
 use strata_pipelines::TableName;
 

@@ -105,6 +105,12 @@ fn writer_properties() -> WriterProperties {
     b.build()
 }
 
+/// The Delta appId under which Bronze stores the last offset of a partition for a consumer
+/// group: `<group>-<topic>-<partition>`.
+pub fn offset_app_id(group: &str, key: &PartitionKey) -> String {
+    format!("{group}-{}-{}", key.topic, key.partition)
+}
+
 fn is_conflict(e: &DeltaTableError) -> bool {
     matches!(
         e,
@@ -127,7 +133,7 @@ impl BronzeWriter {
 
     /// The Delta appId that stores a partition's last committed offset.
     pub fn app_id(&self, key: &PartitionKey) -> String {
-        format!("{}-{}-{}", self.group, key.topic, key.partition)
+        offset_app_id(&self.group, key)
     }
 
     pub fn version(&self) -> Option<u64> {
@@ -165,44 +171,51 @@ impl BronzeWriter {
     /// Commit records (any mix of topics and partitions) exactly once.
     pub async fn commit(&mut self, records: &[RawRecord]) -> Result<CommitReport> {
         let mut report = CommitReport::default();
-        let mut keys: Vec<PartitionKey> = records
+        // The batch's partitions, found without allocating per record (this is the hot path).
+        let mut parts: Vec<(&str, i32)> = Vec::new();
+        for r in records {
+            if !parts.contains(&(r.topic.as_str(), r.partition)) {
+                parts.push((r.topic.as_str(), r.partition));
+            }
+        }
+        let keys: Vec<PartitionKey> = parts
             .iter()
-            .map(|r| PartitionKey::new(r.topic.clone(), r.partition))
+            .map(|(t, p)| PartitionKey::new(*t, *p))
             .collect();
-        keys.sort();
-        keys.dedup();
+        let index = |r: &RawRecord| {
+            parts
+                .iter()
+                .position(|(t, p)| *t == r.topic && *p == r.partition)
+        };
         loop {
             let stored = self.stored_offsets(keys.iter().cloned()).await?;
+            let floor: Vec<Option<i64>> = keys
+                .iter()
+                .map(|k| stored.get(k).copied().flatten())
+                .collect();
             // Borrowed, not cloned: a batch holds tens of MB of values.
             let fresh: Vec<&RawRecord> = records
                 .iter()
-                .filter(|r| {
-                    let key = PartitionKey::new(r.topic.clone(), r.partition);
-                    stored
-                        .get(&key)
-                        .copied()
-                        .flatten()
-                        .is_none_or(|s| r.offset > s)
-                })
+                .filter(|r| index(r).and_then(|i| floor[i]).is_none_or(|s| r.offset > s))
                 .collect();
             report.already_committed = records.len() - fresh.len();
-            let mut last: BTreeMap<PartitionKey, i64> = stored
+            let mut last = floor;
+            for r in &fresh {
+                if let Some(i) = index(r) {
+                    last[i] = Some(last[i].map_or(r.offset, |o| o.max(r.offset)));
+                }
+            }
+            let last: BTreeMap<PartitionKey, i64> = keys
                 .iter()
-                .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+                .zip(&last)
+                .filter_map(|(k, o)| o.map(|o| (k.clone(), o)))
                 .collect();
             if fresh.is_empty() {
                 report.last_offsets = last;
                 return Ok(report);
             }
-            for r in fresh.iter() {
-                let e = last
-                    .entry(PartitionKey::new(r.topic.clone(), r.partition))
-                    .or_insert(r.offset);
-                *e = (*e).max(r.offset);
-            }
             let txns: Vec<Transaction> = last
                 .iter()
-                .filter(|(k, _)| keys.contains(k))
                 .map(|(k, v)| Transaction::new(self.app_id(k), *v))
                 .collect();
             let now_us = chrono::Utc::now().timestamp_micros();

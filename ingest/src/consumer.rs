@@ -88,7 +88,7 @@ impl IngestContext {
                         .snapshot()
                         .map_err(|e| Error::Rebalance(e.to_string()))?;
                     for key in keys {
-                        let app_id = format!("{}-{}-{}", group, key.topic, key.partition);
+                        let app_id = strata_bronze::offset_app_id(&group, &key);
                         let v = snapshot
                             .transaction_version(table.log_store().as_ref(), app_id)
                             .await
@@ -446,7 +446,7 @@ impl Ingestor {
             }
         };
         let m = &self.metrics;
-        m.commit_seconds_sum_us
+        m.commit_duration_us_total
             .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
         m.rows_valid
             .fetch_add(report.valid as u64, Ordering::Relaxed);

@@ -25,7 +25,7 @@ pub struct Metrics {
     pub batches_dropped_on_rebalance: AtomicU64,
     pub rebalances: AtomicU64,
     pub last_commit_unix_ms: AtomicU64,
-    pub commit_seconds_sum_us: AtomicU64,
+    pub commit_duration_us_total: AtomicU64,
     lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
@@ -95,7 +95,7 @@ impl Metrics {
         counter(
             "strata_ingest_commit_duration_microseconds_total",
             "Time spent committing batches.",
-            g(&self.commit_seconds_sum_us),
+            g(&self.commit_duration_us_total),
         );
         let _ = writeln!(
             out,

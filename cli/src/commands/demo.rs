@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 use clap::Args;
 use strata_ingest::embedded::EmbeddedBroker;
-use strata_ingest::simulate::{self, Destination};
+use strata_ingest::simulate;
 use strata_ingest::{Ingestor, Metrics};
 
 use super::sql::{OutputFormat, print, query};
@@ -39,17 +39,7 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
         malformed_fraction: 0.01,
         ..config.simulate.clone()
     };
-    let dest = Destination {
-        brokers: config.kafka.brokers.clone(),
-        agent_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
-        gameplay_topic: config
-            .kafka
-            .topics
-            .get(1)
-            .or(config.kafka.topics.first())
-            .cloned()
-            .unwrap_or_default(),
-    };
+    let dest = super::simulate::destination(&config);
     eprintln!("simulating {} events ...", args.count);
     let produced = tokio::task::spawn_blocking(move || {
         simulate::produce(&dest, &sim, &AtomicBool::new(false), &|_| {})

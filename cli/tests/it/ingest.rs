@@ -171,11 +171,12 @@ fn rebalance_after_a_member_dies_keeps_exactly_once() {
             .unwrap()
     };
     let b = spawn_piped();
-    // Produce while both run, kill one midway, keep producing.
+    // Produce for 20 s while both run, kill one midway; the replacement joins while records
+    // are still arriving, so every live member has work.
     let producer = {
         let mut c = env.strata();
         c.args([
-            "simulate", "--quiet", "--count", "30000", "--rate", "3000", "--seed", "2",
+            "simulate", "--quiet", "--count", "30000", "--rate", "1500", "--seed", "2",
         ]);
         c.stdout(std::process::Stdio::piped()).spawn().unwrap()
     };
