@@ -1,10 +1,13 @@
 //! `strata.toml`: typed, unknown keys rejected. Precedence: file < `STRATA_*` env < flags.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use strata_ingest::{IngestConfig, KafkaConfig, SimulateConfig};
+use strata_orchestration::maintain::MaintainSettings;
 
 /// The whole configuration of a Strata deployment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14,7 +17,132 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub ingest: IngestConfig,
     pub simulate: SimulateConfig,
+    pub run: RunConfig,
+    pub maintenance: MaintenanceConfig,
     pub log: LogConfig,
+}
+
+/// `strata run`: the scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Pause between scheduler passes, in milliseconds.
+    pub interval_ms: u64,
+    /// A job runs at most this often, however often its inputs change, in milliseconds.
+    pub min_interval_ms: u64,
+    /// Attempts per job run for retryable failures, the first included.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// After a job exhausts its retries, wait this long before trying it again (seconds).
+    pub failed_cooldown_s: u64,
+    /// /metrics and /healthz of `strata run`; port 0 picks a free port (logged at start).
+    pub metrics_addr: String,
+    /// Freshness SLA of a job's output in seconds (`strata status`), unless listed in `sla_s`.
+    pub default_sla_s: u64,
+    /// Per-table freshness SLA in seconds, e.g. `{ "gold.agent_daily" = 120 }`.
+    pub sla_s: BTreeMap<String, u64>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 500,
+            min_interval_ms: 0,
+            max_attempts: 4,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 10_000,
+            failed_cooldown_s: 60,
+            metrics_addr: "127.0.0.1:0".into(),
+            default_sla_s: 300,
+            sla_s: BTreeMap::new(),
+        }
+    }
+}
+
+/// Table maintenance, scheduled by `strata run` and on demand with `strata maintain`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// How often `strata run` maintains every table, in seconds; 0 turns it off.
+    pub interval_s: u64,
+    /// Compaction's target file size in MiB.
+    pub target_file_mb: u64,
+    /// Compact a table once it has this many files below the target size.
+    pub min_small_files: usize,
+    /// Write a Delta checkpoint every this many commits.
+    pub checkpoint_every: u64,
+    /// Vacuum removes unreferenced files older than this (hours); below 168 needs --force.
+    pub vacuum_retention_hours: u64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 3600,
+            target_file_mb: 128,
+            min_small_files: 8,
+            checkpoint_every: 50,
+            vacuum_retention_hours: 168,
+        }
+    }
+}
+
+impl RunConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.max_attempts == 0 {
+            anyhow::bail!("invalid config: run.max_attempts must be at least 1");
+        }
+        if self.initial_backoff_ms > self.max_backoff_ms {
+            anyhow::bail!(
+                "invalid config: run.initial_backoff_ms must not exceed run.max_backoff_ms"
+            );
+        }
+        for table in self.sla_s.keys() {
+            if table.parse::<strata_pipelines::TableName>().is_err() {
+                anyhow::bail!(
+                    "invalid config: run.sla_s key '{table}' is not a table name (layer.table)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn settings(&self) -> strata_orchestration::RunSettings {
+        strata_orchestration::RunSettings {
+            retry: strata_orchestration::RetryPolicy {
+                max_attempts: self.max_attempts,
+                initial_backoff: Duration::from_millis(self.initial_backoff_ms),
+                max_backoff: Duration::from_millis(self.max_backoff_ms),
+            },
+            min_interval: Duration::from_millis(self.min_interval_ms),
+            failed_cooldown: Duration::from_secs(self.failed_cooldown_s),
+            record_runs: true,
+        }
+    }
+}
+
+impl MaintenanceConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.target_file_mb == 0 {
+            anyhow::bail!("invalid config: maintenance.target_file_mb must be at least 1");
+        }
+        if self.checkpoint_every == 0 {
+            anyhow::bail!("invalid config: maintenance.checkpoint_every must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn settings(&self) -> MaintainSettings {
+        MaintainSettings {
+            target_file_bytes: self.target_file_mb * 1024 * 1024,
+            min_small_files: self.min_small_files,
+            checkpoint_every: self.checkpoint_every,
+            vacuum_retention: Duration::from_secs(self.vacuum_retention_hours * 3600),
+            ..MaintainSettings::default()
+        }
+    }
 }
 
 /// Where the tables live.
@@ -84,6 +212,9 @@ mod tests {
         config.kafka.validate().unwrap();
         config.ingest.validate().unwrap();
         config.simulate.validate().unwrap();
+        config.run.validate().unwrap();
+        config.maintenance.validate().unwrap();
+        assert_eq!(config.run.sla_s.get("gold.agent_daily"), Some(&120));
     }
 
     #[test]

@@ -75,6 +75,8 @@ impl CommonArgs {
         if let Some(f) = self.log_format {
             config.log.format = f;
         }
+        config.run.validate()?;
+        config.maintenance.validate()?;
         Ok(config)
     }
 }
@@ -93,6 +95,14 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Rebuild every table above Bronze from Bronze, from scratch.
     Replay(commands::run::ReplayArgs),
+    /// Every table's version, size, freshness against its SLA, last run; ingest lag.
+    Status(commands::status::StatusArgs),
+    /// The job graph as text, Mermaid or DOT.
+    Lineage(commands::status::LineageArgs),
+    /// Recompute a job's days and everything downstream (resumable).
+    Backfill(commands::maintain::BackfillArgs),
+    /// Compact small files, write checkpoints, vacuum old files.
+    Maintain(commands::maintain::MaintainArgs),
     /// Zero-setup demo: embedded broker, simulated events, ingest, Silver and Gold, summary.
     Demo(commands::demo::DemoArgs),
     /// Benchmarks.
@@ -186,6 +196,10 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Quarantine(args) => commands::quarantine::run(args, config).await,
         Command::Run(args) => commands::run::run(args, config).await,
         Command::Replay(args) => commands::run::replay(args, config).await,
+        Command::Status(args) => commands::status::status(args, config).await,
+        Command::Lineage(args) => commands::status::lineage(args),
+        Command::Backfill(args) => commands::maintain::backfill(args, config).await,
+        Command::Maintain(args) => commands::maintain::maintain(args, config).await,
         Command::Demo(args) => commands::demo::run(args, config, brokers_given).await,
         Command::Bench(cmd) => commands::bench::run(cmd, config).await,
     }

@@ -3,14 +3,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use deltalake::DeltaTableError;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
-use strata_pipelines::{Lake, SessionBuilder, increment};
+use deltalake::{DeltaTable, DeltaTableError};
+use strata_pipelines::{Lake, SessionBuilder, TableName, increment};
 use tracing::info;
 
 use crate::tables::GoldTable;
@@ -84,6 +85,11 @@ impl GoldJob {
         self.table.job_name()
     }
 
+    /// A change on day D changes days D ..= D + lookahead (rolling windows).
+    pub fn lookahead_days(&self) -> u32 {
+        self.table.lookahead_days
+    }
+
     /// Declared inputs and output (lineage comes from here).
     pub fn spec(&self) -> strata_pipelines::JobSpec {
         strata_pipelines::JobSpec {
@@ -147,6 +153,43 @@ impl GoldJob {
             days = expand(&days, self.table.lookahead_days);
         }
         report.days = days.iter().cloned().collect();
+        let props = self.spec().commit_properties(&consumed);
+        let (rows, version) = self.write_days(lake, &inputs, out, &days, props).await?;
+        report.rows_out = rows;
+        report.output_version = version;
+        info!(job = %self.name(), days = report.days.len(), first = ?report.days.first(),
+              last = ?report.days.last(), rows = report.rows_out, "gold days recomputed");
+        Ok(report)
+    }
+
+    /// Recompute the given days from the inputs' latest versions in one commit carrying
+    /// `props` (a backfill's progress marker). The job's checkpoints are untouched.
+    pub async fn recompute(
+        &self,
+        lake: &Lake,
+        days: &BTreeSet<String>,
+        props: CommitProperties,
+    ) -> Result<(usize, Option<u64>)> {
+        let mut inputs = Vec::new();
+        for name in self.table.input_names() {
+            let Some(t) = lake.open(&name).await? else {
+                return Ok((0, None));
+            };
+            inputs.push((name, t));
+        }
+        let out = lake.open(&self.table.table_name()).await?;
+        self.write_days(lake, &inputs, out, days, props).await
+    }
+
+    /// Query the days from `inputs` and replace them in the output, in one commit.
+    async fn write_days(
+        &self,
+        lake: &Lake,
+        inputs: &[(TableName, DeltaTable)],
+        out: Option<DeltaTable>,
+        days: &BTreeSet<String>,
+        props: CommitProperties,
+    ) -> Result<(usize, Option<u64>)> {
         let list = if days.is_empty() {
             "NULL".to_string()
         } else {
@@ -158,7 +201,7 @@ impl GoldJob {
 
         // Query exactly the input versions whose increments were read.
         let ctx = SessionContext::new();
-        for (name, table) in &inputs {
+        for (name, table) in inputs {
             SessionBuilder::register(&ctx, name, table).await?;
         }
         let df = ctx
@@ -185,7 +228,7 @@ impl GoldJob {
                 job: self.name(),
                 source: Box::new(e),
             })?;
-        report.rows_out = batches.iter().map(RecordBatch::num_rows).sum();
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
 
         let out = match out {
             Some(o) => o,
@@ -194,11 +237,16 @@ impl GoldJob {
                     .await?
             }
         };
-        let props = self.spec().commit_properties(&consumed);
         let write = if days.is_empty() {
             out.write(vec![RecordBatch::new_empty(schema)])
                 .with_save_mode(SaveMode::Append)
         } else {
+            // No rows for these days: the overwrite still removes what they held.
+            let batches = if batches.is_empty() {
+                vec![RecordBatch::new_empty(schema)]
+            } else {
+                batches
+            };
             out.write(batches)
                 .with_save_mode(SaveMode::Overwrite)
                 .with_replace_where(format!("event_date IN ({list})"))
@@ -208,12 +256,7 @@ impl GoldJob {
             .with_commit_properties(props)
             .await;
         match written {
-            Ok(t) => {
-                report.output_version = t.version();
-                info!(job = %self.name(), days = report.days.len(), first = ?report.days.first(),
-                      last = ?report.days.last(), rows = report.rows_out, "gold days recomputed");
-                Ok(report)
-            }
+            Ok(t) => Ok((rows, t.version())),
             Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),
             Err(e) => Err(self.delta(e)),
         }

@@ -104,3 +104,63 @@ pub async fn ensure_topics(brokers: &str, topics: &[String], partitions: i32) ->
         message: "created but not visible in metadata after 5 s".into(),
     })
 }
+
+/// One partition's position: the broker's end offset against what Bronze holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// Next offset the broker will assign.
+    pub end_offset: i64,
+    /// Last offset stored in `bronze.events` for this consumer group.
+    pub stored_offset: Option<i64>,
+    /// Records in the partition not yet in Bronze.
+    pub lag: i64,
+}
+
+/// Lag of every partition of `topics` for `group`, from the broker's watermarks and the
+/// offsets stored in `bronze.events`.
+pub async fn partition_lag(
+    lake: &strata_pipelines::Lake,
+    brokers: &str,
+    topics: &[String],
+    group: &str,
+) -> Result<Vec<PartitionLag>> {
+    use strata_bronze::{PartitionKey, events_table, offset_app_id};
+    let parts = topic_partitions(brokers, topics)?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(Error::Client)?;
+    let bronze = lake.open(&events_table()).await?;
+    let mut out = Vec::new();
+    for (topic, n) in parts {
+        for partition in 0..i32::try_from(n.unwrap_or(0)).unwrap_or(0) {
+            let (low, high) = tokio::task::block_in_place(|| {
+                consumer.fetch_watermarks(&topic, partition, CONNECT_TIMEOUT)
+            })
+            .map_err(|source| Error::Unreachable {
+                brokers: brokers.to_string(),
+                source,
+            })?;
+            let stored = match &bronze {
+                Some(t) => {
+                    let key = PartitionKey::new(topic.clone(), partition);
+                    strata_pipelines::txn_version(t, &events_table(), &offset_app_id(group, &key))
+                        .await?
+                        .and_then(|v| i64::try_from(v).ok())
+                }
+                None => None,
+            };
+            let next = stored.map_or(low, |s| s + 1).max(low);
+            out.push(PartitionLag {
+                topic: topic.clone(),
+                partition,
+                end_offset: high,
+                stored_offset: stored,
+                lag: (high - next).max(0),
+            });
+        }
+    }
+    Ok(out)
+}

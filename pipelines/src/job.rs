@@ -73,14 +73,7 @@ impl JobSpec {
 
     /// The input version this job last consumed, as recorded in its output table.
     pub async fn checkpoint(&self, output: &DeltaTable, input: &TableName) -> Result<Option<u64>> {
-        let snapshot = output
-            .snapshot()
-            .map_err(|e| Error::delta(&self.output, e))?;
-        let v = snapshot
-            .transaction_version(output.log_store().as_ref(), self.app_id(input))
-            .await
-            .map_err(|e| Error::delta(&self.output, e))?;
-        Ok(v.and_then(|v| u64::try_from(v).ok()))
+        txn_version(output, &self.output, &self.app_id(input)).await
     }
 
     /// Commit properties carrying the new checkpoints (and who wrote the commit).
@@ -102,6 +95,21 @@ impl JobSpec {
                 json!({"job": self.name, "inputs": inputs}),
             )])
     }
+}
+
+/// The version of the `txn` action `app_id` in `table` (a job's checkpoint, a backfill's
+/// progress), if any.
+pub async fn txn_version(
+    table: &DeltaTable,
+    name: &TableName,
+    app_id: &str,
+) -> Result<Option<u64>> {
+    let snapshot = table.snapshot().map_err(|e| Error::delta(name, e))?;
+    let v = snapshot
+        .transaction_version(table.log_store().as_ref(), app_id.to_string())
+        .await
+        .map_err(|e| Error::delta(name, e))?;
+    Ok(v.and_then(|v| u64::try_from(v).ok()))
 }
 
 #[cfg(test)]

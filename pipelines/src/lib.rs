@@ -17,6 +17,6 @@ pub mod time_travel;
 pub use changes::{AddedFile, Increment, increment};
 pub use deltalake;
 pub use error::{Error, Result};
-pub use job::{JobSpec, JobSpecBuilder};
+pub use job::{JobSpec, JobSpecBuilder, txn_version};
 pub use lake::{Lake, TableName};
 pub use session::SessionBuilder;

@@ -3,7 +3,12 @@
 use deltalake::DeltaTableError;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
+use std::collections::BTreeSet;
+
+use deltalake::datafusion::common::ScalarValue;
+use deltalake::datafusion::prelude::{
+    DataFrame, Expr, ParquetReadOptions, SessionContext, col, lit,
+};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use strata_bronze::events_table;
@@ -46,6 +51,9 @@ const SESSION_STITCH: &str = "SELECT session_id, \
                   min(occurred_at)) AS DATE) AS event_date \
     FROM src WHERE session_id IS NOT NULL GROUP BY session_id";
 
+const DEDUP: &str = "SELECT * EXCEPT (rn) FROM (SELECT *, row_number() OVER (PARTITION BY event_id \
+     ORDER BY bronze_topic, bronze_partition, bronze_offset) AS rn FROM src) WHERE rn = 1";
+
 impl SilverJob {
     pub fn new(table: SilverTable) -> Self {
         Self { table }
@@ -75,6 +83,152 @@ impl SilverJob {
         Error::Query {
             job: self.name(),
             source: Box::new(e),
+        }
+    }
+
+    /// Decoded rows registered as `src` -> the table's rows: first copy of each event, or one
+    /// stitched row per session.
+    async fn refine(&self, ctx: &SessionContext) -> Result<DataFrame> {
+        let sql = match self.table.keying {
+            Keying::Event => DEDUP,
+            Keying::Session => SESSION_STITCH,
+        };
+        ctx.sql(sql).await.map_err(|e| self.query(e))
+    }
+
+    /// Read valid Bronze rows of this table's event types matching `filter`, decoded.
+    async fn read_bronze(
+        &self,
+        source: DataFrame,
+        filter: Option<Expr>,
+    ) -> Result<(usize, Vec<RecordBatch>)> {
+        let types: Vec<_> = self
+            .table
+            .event_types
+            .iter()
+            .map(|t| lit(t.as_str()))
+            .collect();
+        let mut predicate = col("valid").and(col("event_type").in_list(types, false));
+        if let Some(f) = filter {
+            predicate = predicate.and(f);
+        }
+        let batches = source
+            .filter(predicate)
+            .map_err(|e| self.query(e))?
+            .select_columns(&BRONZE_COLUMNS)
+            .map_err(|e| self.query(e))?
+            .collect()
+            .await
+            .map_err(|e| self.query(e))?;
+        let mut rows = 0;
+        let mut decoded = Vec::new();
+        for b in &batches {
+            rows += b.num_rows();
+            if b.num_rows() > 0 {
+                decoded.push(decode(&self.table, b).map_err(|e| Error::Arrow {
+                    job: self.name(),
+                    source: Box::new(e),
+                })?);
+            }
+        }
+        Ok((rows, decoded))
+    }
+
+    /// Rebuild the given days (`YYYY-MM-DD`) from all of Bronze, replacing those partitions in
+    /// one commit carrying `props` (a backfill's progress marker). The job's own checkpoint is
+    /// untouched: its next increment merges into the rebuilt rows as into any others.
+    pub async fn recompute(
+        &self,
+        lake: &Lake,
+        days: &BTreeSet<String>,
+        props: CommitProperties,
+    ) -> Result<Recomputed> {
+        let mut done = Recomputed::default();
+        let Some(bronze) = lake.open(&events_table()).await? else {
+            return Ok(done);
+        };
+        let out = lake
+            .ensure_table(
+                &self.table.table_name(),
+                self.table.schema(),
+                &["event_date"],
+            )
+            .await?;
+        let ctx = SessionContext::new();
+        let provider = bronze.table_provider().await.map_err(|e| self.query(e))?;
+        bronze
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| self.delta(e))?;
+        let source = ctx.read_table(provider).map_err(|e| self.query(e))?;
+        let list = day_list(days);
+        // Sessions are stitched from all their events, which may lie on other days; events
+        // are read from the days' time range only (file statistics prune the rest).
+        let filter = match (self.table.keying, day_range(days)) {
+            (Keying::Event, Some((from, to))) => {
+                let at = |us| {
+                    lit(ScalarValue::TimestampMicrosecond(
+                        Some(us),
+                        Some("UTC".into()),
+                    ))
+                };
+                Some(
+                    col("occurred_at")
+                        .gt_eq(at(from))
+                        .and(col("occurred_at").lt(at(to))),
+                )
+            }
+            _ => None,
+        };
+        let (rows_in, decoded) = self.read_bronze(source, filter).await?;
+        done.rows_in = rows_in;
+        // The stored schema, including columns added by newer event versions.
+        let schema = out
+            .table_provider()
+            .await
+            .map_err(|e| self.query(e))?
+            .schema();
+        let batches = if decoded.is_empty() {
+            Vec::new()
+        } else {
+            let src = ctx.read_batches(decoded).map_err(|e| self.query(e))?;
+            ctx.register_table("src", src.into_view())
+                .map_err(|e| self.query(e))?;
+            let df = self.refine(&ctx).await?;
+            ctx.register_table("refined", df.into_view())
+                .map_err(|e| self.query(e))?;
+            ctx.sql(&format!(
+                "SELECT * FROM refined WHERE event_date IN ({list})"
+            ))
+            .await
+            .map_err(|e| self.query(e))?
+            .collect()
+            .await
+            .map_err(|e| self.query(e))?
+        };
+        let batches = conform(&batches, &schema).map_err(|e| Error::Arrow {
+            job: self.name(),
+            source: Box::new(e),
+        })?;
+        done.rows_out = batches.iter().map(RecordBatch::num_rows).sum();
+        // No rows for these days: the overwrite still removes what they held.
+        let batches = match batches.first() {
+            Some(_) => batches,
+            None => vec![RecordBatch::new_empty(plain(&schema))],
+        };
+        let written = out
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(format!("event_date IN ({list})"))
+            .with_partition_columns(["event_date"])
+            .with_commit_properties(props)
+            .await;
+        match written {
+            Ok(t) => {
+                done.output_version = t.version();
+                Ok(done)
+            }
+            Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),
+            Err(e) => Err(self.delta(e)),
         }
     }
 
@@ -118,32 +272,13 @@ impl SilverJob {
                 .iter()
                 .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string()))
                 .collect();
-            let types: Vec<_> = self
-                .table
-                .event_types
-                .iter()
-                .map(|t| lit(t.as_str()))
-                .collect();
-            let batches = ctx
+            let source = ctx
                 .read_parquet(urls, ParquetReadOptions::default())
                 .await
-                .map_err(|e| self.query(e))?
-                .filter(col("valid").and(col("event_type").in_list(types, false)))
-                .map_err(|e| self.query(e))?
-                .select_columns(&BRONZE_COLUMNS)
-                .map_err(|e| self.query(e))?
-                .collect()
-                .await
                 .map_err(|e| self.query(e))?;
-            for b in &batches {
-                report.rows_in += b.num_rows();
-                if b.num_rows() > 0 {
-                    decoded.push(decode(&self.table, b).map_err(|e| Error::Arrow {
-                        job: self.name(),
-                        source: Box::new(e),
-                    })?);
-                }
-            }
+            let (rows, batches) = self.read_bronze(source, None).await?;
+            report.rows_in = rows;
+            decoded = batches;
         }
 
         let txn = spec.commit_properties(&[(events_table(), bronze_version)]);
@@ -162,16 +297,7 @@ impl SilverJob {
             let src = ctx.read_batches(decoded).map_err(|e| self.query(e))?;
             ctx.register_table("src", src.into_view())
                 .map_err(|e| self.query(e))?;
-            let source = match self.table.keying {
-                Keying::Event => ctx
-                    .sql(
-                        "SELECT * EXCEPT (rn) FROM (SELECT *, row_number() OVER (PARTITION BY event_id \
-                         ORDER BY bronze_topic, bronze_partition, bronze_offset) AS rn FROM src) WHERE rn = 1",
-                    )
-                    .await
-                    .map_err(|e| self.query(e))?,
-                Keying::Session => ctx.sql(SESSION_STITCH).await.map_err(|e| self.query(e))?,
-            };
+            let source = self.refine(&ctx).await?;
             let columns: Vec<String> = self
                 .table
                 .schema()
@@ -246,4 +372,79 @@ impl SilverJob {
             Err(e) => Err(self.delta(e)),
         }
     }
+}
+
+/// What a recompute wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recomputed {
+    pub rows_in: usize,
+    pub rows_out: usize,
+    pub output_version: Option<u64>,
+}
+
+/// `DATE 'd1', DATE 'd2', ...` (or `NULL`, matching nothing).
+pub fn day_list(days: &BTreeSet<String>) -> String {
+    if days.is_empty() {
+        return "NULL".into();
+    }
+    days.iter()
+        .map(|d| format!("DATE '{d}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `[first day 00:00, last day + 1 00:00)` in UTC microseconds.
+fn day_range(days: &BTreeSet<String>) -> Option<(i64, i64)> {
+    let parse = |d: &String| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let first = parse(days.first()?)?;
+    let last = parse(days.last()?)?.succ_opt()?;
+    let us = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_micros())
+    };
+    Some((us(first)?, us(last)?))
+}
+
+/// The schema with string views as plain strings (what Delta stores).
+fn plain(
+    schema: &deltalake::arrow::datatypes::SchemaRef,
+) -> deltalake::arrow::datatypes::SchemaRef {
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    std::sync::Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8View | DataType::LargeUtf8 => {
+                    Field::new(f.name(), DataType::Utf8, f.is_nullable())
+                }
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Cast query output to the stored table's column types (DataFusion hands strings back as
+/// views) and order, filling columns the query lacks with nulls.
+pub fn conform(
+    batches: &[RecordBatch],
+    schema: &deltalake::arrow::datatypes::SchemaRef,
+) -> Result<Vec<RecordBatch>, deltalake::arrow::error::ArrowError> {
+    use deltalake::arrow::array::new_null_array;
+    use deltalake::arrow::compute::cast;
+    let schema = plain(schema);
+    batches
+        .iter()
+        .map(|b| {
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|f| match b.column_by_name(f.name()) {
+                    Some(c) => cast(c, f.data_type()),
+                    None => Ok(new_null_array(f.data_type(), b.num_rows())),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(schema.clone(), columns)
+        })
+        .collect()
 }

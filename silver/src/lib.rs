@@ -14,5 +14,5 @@ pub mod job;
 pub mod tables;
 
 pub use error::{Error, Result};
-pub use job::{RunReport, SilverJob};
+pub use job::{Recomputed, RunReport, SilverJob, conform, day_list};
 pub use tables::{SilverTable, all_tables};

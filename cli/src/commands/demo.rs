@@ -86,7 +86,7 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
     print(&offsets, OutputFormat::Table)?;
     println!("\nrefining Bronze into Silver and Gold:");
     let lake = super::lake(&config)?;
-    super::run::print(&super::run::pass(&lake).await?);
+    super::run::print(&super::run::pass(&lake, &config).await?);
     println!("\ngold.agent_daily (top agents by invocations):");
     let agents = query(
         &config,

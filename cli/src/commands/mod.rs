@@ -2,10 +2,12 @@ pub mod bench;
 pub mod bench_refine;
 pub mod demo;
 pub mod ingest;
+pub mod maintain;
 pub mod quarantine;
 pub mod run;
 pub mod simulate;
 pub mod sql;
+pub mod status;
 
 use std::sync::Arc;
 

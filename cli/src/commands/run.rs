@@ -1,109 +1,205 @@
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use strata_gold::{GoldJob, GoldReport};
+use strata_ingest::{Ingestor, Metrics};
+use strata_orchestration::maintain::maintain_table;
+use strata_orchestration::metrics::Render;
+use strata_orchestration::{PassReport, RunMetrics, RunStatus, Runner, platform_jobs};
 use strata_pipelines::Lake;
-use strata_silver::{RunReport, SilverJob, all_tables};
+use tracing::{info, warn};
 
 use crate::config::Config;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// One pass over every job, then exit.
+    /// One pass: ingest until caught up, run every job whose inputs advanced, exit.
     #[arg(long)]
     once: bool,
     /// Pause between passes in continuous mode (ms).
-    #[arg(long, default_value_t = 1000)]
-    interval_ms: u64,
+    #[arg(long, env = "STRATA_RUN_INTERVAL_MS")]
+    interval_ms: Option<u64>,
+    /// Refinement only: do not consume Kafka in this process.
+    #[arg(long)]
+    no_ingest: bool,
+    /// Address for /metrics and /healthz (port 0: any free port).
+    #[arg(long, env = "STRATA_RUN_METRICS_ADDR")]
+    metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {}
 
-/// Every job, in DAG order.
-pub fn jobs() -> Vec<SilverJob> {
-    all_tables().into_iter().map(SilverJob::new).collect()
+pub fn runner(lake: &Lake, config: &Config, metrics: Arc<RunMetrics>) -> Result<Runner> {
+    Ok(Runner::new(
+        lake.clone(),
+        platform_jobs(),
+        config.run.settings(),
+        metrics,
+    )?)
 }
 
 /// One line per job run, for people.
-#[derive(Debug)]
-pub struct Line {
-    job: String,
-    input: String,
-    rows: String,
-    output: Option<u64>,
-}
-
-impl From<RunReport> for Line {
-    fn from(r: RunReport) -> Self {
-        Line {
-            job: r.job,
-            input: format!(
-                "bronze v{}",
-                r.input_version.map_or("-".into(), |v| v.to_string())
+pub fn print(report: &PassReport) {
+    for r in &report.runs {
+        let outcome = match (r.status, r.output_version) {
+            (RunStatus::Succeeded, Some(v)) => format!("-> v{v}"),
+            (RunStatus::Succeeded, None) => "up to date".into(),
+            (RunStatus::Failed, _) => format!(
+                "FAILED after {} attempt(s): {}",
+                r.attempts,
+                r.error.as_ref().map_or(String::new(), ToString::to_string)
             ),
-            rows: format!("{} in, {} out", r.rows_in, r.rows_out),
-            output: r.output_version,
-        }
-    }
-}
-
-impl From<GoldReport> for Line {
-    fn from(r: GoldReport) -> Self {
-        Line {
-            job: r.job,
-            input: format!("{} day(s)", r.days.len()),
-            rows: format!("{} rows", r.rows_out),
-            output: r.output_version,
-        }
-    }
-}
-
-/// Every job once, Silver before Gold (the DAG order).
-pub async fn pass(lake: &Lake) -> Result<Vec<Line>> {
-    let mut lines = Vec::new();
-    for job in jobs() {
-        lines.push(job.run(lake).await?.into());
-    }
-    for t in strata_gold::all_tables() {
-        lines.push(GoldJob::new(t).run(lake).await?.into());
-    }
-    Ok(lines)
-}
-
-pub fn print(lines: &[Line]) {
-    for l in lines {
+            (RunStatus::Blocked, _) => "blocked (an upstream job failed)".into(),
+        };
+        let inputs: Vec<String> = r
+            .input_versions
+            .iter()
+            .map(|(t, v)| format!("{t}@v{v}"))
+            .collect();
         println!(
-            "{:<30} {:<14} {:<24} {}",
-            l.job,
-            l.input,
-            l.rows,
-            match l.output {
-                Some(v) => format!("-> v{v}"),
-                None => "up to date".into(),
+            "{:<28} {:<10} {:>8} in {:>8} out  {:<6} {}",
+            r.job,
+            format!("{} ms", r.duration_ms()),
+            r.rows_in,
+            r.rows_out,
+            outcome,
+            if inputs.is_empty() {
+                String::new()
+            } else {
+                format!("[{}]", inputs.join(", "))
             }
         );
     }
 }
 
-pub async fn run(args: RunArgs, config: Config) -> Result<()> {
-    let lake = super::lake(&config)?;
-    lake.require_exists()?;
-    if args.once {
-        print(&pass(&lake).await?);
+fn fail_on_errors(report: &PassReport) -> Result<()> {
+    let failed = report.failed();
+    if failed.is_empty() {
         return Ok(());
     }
-    let interval = Duration::from_millis(args.interval_ms.max(10));
+    let names: Vec<&str> = failed.iter().map(|r| r.job.as_str()).collect();
+    bail!(
+        "{} job(s) failed or were blocked: {}",
+        failed.len(),
+        names.join(", ")
+    )
+}
+
+/// Every job once (whatever has new input), for `replay` and the demo.
+pub async fn pass(lake: &Lake, config: &Config) -> Result<PassReport> {
+    let mut runner = runner(lake, config, Arc::new(RunMetrics::default()))?;
+    Ok(runner.pass().await?)
+}
+
+pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
+    if let Some(ms) = args.interval_ms {
+        config.run.interval_ms = ms;
+    }
+    if let Some(a) = args.metrics_addr {
+        config.run.metrics_addr = a;
+    }
+    let lake = super::lake(&config)?;
+    let ingest = !args.no_ingest;
+    if !ingest {
+        lake.require_exists()?;
+    }
+    let ingest_metrics = Arc::new(Metrics::default());
+    let run_metrics = Arc::new(RunMetrics::default());
+    let ingestor = if ingest {
+        Some(
+            Ingestor::new(
+                lake.clone(),
+                config.kafka.clone(),
+                config.ingest.clone(),
+                super::inspector(&config)?,
+                ingest_metrics.clone(),
+            )?
+            .until_caught_up(args.once),
+        )
+    } else {
+        None
+    };
+
+    if args.once {
+        if let Some(ingestor) = ingestor {
+            let summary = ingestor.run(super::shutdown_signal()).await?;
+            info!(rows = summary.rows_written, "ingest caught up");
+        }
+        let mut runner = runner(&lake, &config, run_metrics)?;
+        let report = runner.pass().await?;
+        print(&report);
+        return fail_on_errors(&report);
+    }
+
+    let renderers: Vec<Render> = {
+        let (i, r) = (ingest_metrics.clone(), run_metrics.clone());
+        vec![Arc::new(move || i.render()), Arc::new(move || r.render())]
+    };
+    let addr = strata_orchestration::metrics::serve(&config.run.metrics_addr, renderers).await?;
+    info!(%addr, "metrics on http://{addr}/metrics");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ingest_task = ingestor.map(|ingestor| {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            ingestor
+                .run(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        })
+    });
+
+    let mut runner = runner(&lake, &config, run_metrics.clone())?;
+    let interval = Duration::from_millis(config.run.interval_ms.max(10));
+    let maintenance = config.maintenance.settings();
+    let maintain_every = Duration::from_secs(config.maintenance.interval_s);
+    let mut last_maintenance = Instant::now();
     let shutdown = super::shutdown_signal();
     tokio::pin!(shutdown);
-    loop {
-        pass(&lake).await?;
+    let result: Result<()> = loop {
+        if ingest_task.as_ref().is_some_and(|t| t.is_finished()) {
+            break Err(anyhow::anyhow!("ingest stopped unexpectedly"));
+        }
+        if let Err(e) = runner.pass().await {
+            // The lake itself is unreadable: say so and keep trying.
+            warn!(error = %e, "scheduler pass failed");
+        }
+        if !maintain_every.is_zero() && last_maintenance.elapsed() >= maintain_every {
+            last_maintenance = Instant::now();
+            for table in lake.discover() {
+                match maintain_table(&lake, &table, &maintenance).await {
+                    Ok(r) => {
+                        if r.files_compacted > 0 {
+                            run_metrics.maintenance(&r.table, "compact");
+                        }
+                        if r.checkpoint_version.is_some() {
+                            run_metrics.maintenance(&r.table, "checkpoint");
+                        }
+                        if r.files_vacuumed > 0 {
+                            run_metrics.maintenance(&r.table, "vacuum");
+                        }
+                    }
+                    Err(e) => warn!(table = %table, error = %e, "maintenance failed"),
+                }
+            }
+        }
         tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break Ok(()),
             _ = tokio::time::sleep(interval) => {}
         }
+    };
+    let _ = stop_tx.send(true);
+    if let Some(task) = ingest_task {
+        match task.await {
+            Ok(Ok(summary)) => info!(rows = summary.rows_written, "ingest stopped"),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => bail!("ingest task ended abnormally: {e}"),
+        }
     }
+    result
 }
 
 /// Rebuild every table above Bronze from scratch: remove them, then run every job.
@@ -123,6 +219,7 @@ pub async fn replay(_args: ReplayArgs, config: Config) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
         }
     }
-    print(&pass(&lake).await?);
-    Ok(())
+    let report = pass(&lake, &config).await?;
+    print(&report);
+    fail_on_errors(&report)
 }

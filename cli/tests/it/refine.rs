@@ -94,11 +94,11 @@ fn incremental_runs_equal_a_replay_and_duckdb_agrees() {
             "3",
         ]);
         env.ingest_until_caught_up(&[]);
-        run(&env.lake(), &["run", "--once"]);
+        run(&env.lake(), &["run", "--once", "--no-ingest"]);
         // Running again changes nothing.
         if round == 1 {
             let before = snapshot(&env.lake());
-            run(&env.lake(), &["run", "--once"]);
+            run(&env.lake(), &["run", "--once", "--no-ingest"]);
             assert_same(&before, &snapshot(&env.lake()));
         }
     }
@@ -169,14 +169,14 @@ fn a_killed_run_resumes_to_the_replay_result() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
             .arg("--lake")
             .arg(env.lake())
-            .args(["run", "--interval-ms", "50"])
+            .args(["run", "--no-ingest", "--interval-ms", "50"])
             .env("RUST_LOG", "warn")
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
         sigkill(&mut child);
     }
-    run(&env.lake(), &["run", "--once"]);
+    run(&env.lake(), &["run", "--once", "--no-ingest"]);
     let resumed = snapshot(&env.lake());
 
     let copy = tempfile::tempdir().unwrap();

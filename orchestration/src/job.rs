@@ -1,0 +1,221 @@
+//! What the orchestrator runs: anything with a declared [`JobSpec`] that can run one increment
+//! and recompute given days. Silver and Gold jobs are the platform's; tests add their own.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use deltalake::DeltaTableError;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::kernel::transaction::CommitProperties;
+use futures::future::BoxFuture;
+use strata_gold::GoldJob;
+use strata_pipelines::{JobSpec, Lake};
+use strata_silver::SilverJob;
+
+use crate::error::{ErrorDomain, JobFailure};
+
+/// What one run of a job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobOutput {
+    /// `(input table, version read)`.
+    pub input_versions: Vec<(String, u64)>,
+    pub output_version: Option<u64>,
+    pub rows_in: u64,
+    pub rows_out: u64,
+}
+
+/// A unit of refinement the orchestrator schedules.
+pub trait Job: Send + Sync + fmt::Debug {
+    fn spec(&self) -> JobSpec;
+
+    /// Consume whatever the inputs gained since the job's checkpoint.
+    fn run<'a>(&'a self, lake: &'a Lake) -> BoxFuture<'a, Result<JobOutput, JobFailure>>;
+
+    /// Replace the given days (`YYYY-MM-DD`) of the output from the inputs, in one commit
+    /// carrying `props`.
+    fn recompute<'a>(
+        &'a self,
+        lake: &'a Lake,
+        days: &'a BTreeSet<String>,
+        props: CommitProperties,
+    ) -> BoxFuture<'a, Result<JobOutput, JobFailure>>;
+
+    /// A change on day D changes the output's days D ..= D + lookahead (rolling windows).
+    fn lookahead_days(&self) -> u32 {
+        0
+    }
+}
+
+/// Every job of the platform: Silver from Bronze, Gold from Silver.
+pub fn platform_jobs() -> Vec<Arc<dyn Job>> {
+    let mut jobs: Vec<Arc<dyn Job>> = Vec::new();
+    for t in strata_silver::all_tables() {
+        jobs.push(Arc::new(SilverJob::new(t)));
+    }
+    for t in strata_gold::all_tables() {
+        jobs.push(Arc::new(GoldJob::new(t)));
+    }
+    jobs
+}
+
+fn n(v: usize) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+impl Job for SilverJob {
+    fn spec(&self) -> JobSpec {
+        SilverJob::spec(self)
+    }
+
+    fn run<'a>(&'a self, lake: &'a Lake) -> BoxFuture<'a, Result<JobOutput, JobFailure>> {
+        Box::pin(async move {
+            let r = SilverJob::run(self, lake)
+                .await
+                .map_err(|e| classify_silver(&e))?;
+            Ok(JobOutput {
+                input_versions: r
+                    .input_version
+                    .map(|v| vec![("bronze.events".to_string(), v)])
+                    .unwrap_or_default(),
+                output_version: r.output_version,
+                rows_in: n(r.rows_in),
+                rows_out: n(r.rows_out),
+            })
+        })
+    }
+
+    fn recompute<'a>(
+        &'a self,
+        lake: &'a Lake,
+        days: &'a BTreeSet<String>,
+        props: CommitProperties,
+    ) -> BoxFuture<'a, Result<JobOutput, JobFailure>> {
+        Box::pin(async move {
+            let r = SilverJob::recompute(self, lake, days, props)
+                .await
+                .map_err(|e| classify_silver(&e))?;
+            Ok(JobOutput {
+                input_versions: Vec::new(),
+                output_version: r.output_version,
+                rows_in: n(r.rows_in),
+                rows_out: n(r.rows_out),
+            })
+        })
+    }
+}
+
+impl Job for GoldJob {
+    fn spec(&self) -> JobSpec {
+        GoldJob::spec(self)
+    }
+
+    fn run<'a>(&'a self, lake: &'a Lake) -> BoxFuture<'a, Result<JobOutput, JobFailure>> {
+        Box::pin(async move {
+            let r = GoldJob::run(self, lake)
+                .await
+                .map_err(|e| classify_gold(&e))?;
+            Ok(JobOutput {
+                input_versions: r.inputs,
+                output_version: r.output_version,
+                rows_in: n(r.days.len()),
+                rows_out: n(r.rows_out),
+            })
+        })
+    }
+
+    fn recompute<'a>(
+        &'a self,
+        lake: &'a Lake,
+        days: &'a BTreeSet<String>,
+        props: CommitProperties,
+    ) -> BoxFuture<'a, Result<JobOutput, JobFailure>> {
+        Box::pin(async move {
+            let (rows, version) = GoldJob::recompute(self, lake, days, props)
+                .await
+                .map_err(|e| classify_gold(&e))?;
+            Ok(JobOutput {
+                input_versions: Vec::new(),
+                output_version: version,
+                rows_in: n(days.len()),
+                rows_out: n(rows),
+            })
+        })
+    }
+
+    fn lookahead_days(&self) -> u32 {
+        GoldJob::lookahead_days(self)
+    }
+}
+
+/// Delta errors: storage and commit races may pass; bad data and missing tables need a person.
+pub fn classify_delta(e: &DeltaTableError) -> (ErrorDomain, bool) {
+    use DeltaTableError as D;
+    match e {
+        D::ObjectStore { .. } | D::Io { .. } => (ErrorDomain::External, true),
+        D::Transaction { .. } | D::VersionAlreadyExists(_) | D::VersionMismatch(..) => {
+            (ErrorDomain::External, true)
+        }
+        D::InvalidData { .. }
+        | D::SchemaMismatch { .. }
+        | D::NotATable(_)
+        | D::InvalidTableLocation(_)
+        | D::MissingFeature { .. }
+        | D::PartitionError { .. } => (ErrorDomain::User, false),
+        _ => (ErrorDomain::Internal, false),
+    }
+}
+
+fn classify_query(e: &DataFusionError) -> (ErrorDomain, bool) {
+    match e {
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
+            (ErrorDomain::External, true)
+        }
+        DataFusionError::ResourcesExhausted(_) => (ErrorDomain::External, true),
+        DataFusionError::External(inner) => match inner.downcast_ref::<DeltaTableError>() {
+            Some(d) => classify_delta(d),
+            None => (ErrorDomain::Internal, false),
+        },
+        DataFusionError::Context(_, inner) => classify_query(inner),
+        _ => (ErrorDomain::Internal, false),
+    }
+}
+
+fn classify_lake(e: &strata_pipelines::Error) -> (ErrorDomain, bool) {
+    use strata_pipelines::Error as P;
+    match e {
+        P::Delta { source, .. } => classify_delta(source),
+        P::Query(q) => classify_query(q),
+        P::CreateLake { .. } => (ErrorDomain::External, true),
+        P::InvalidLake { .. }
+        | P::MissingLake { .. }
+        | P::InvalidTableName(_)
+        | P::NoSuchTable { .. }
+        | P::MissingCommit { .. } => (ErrorDomain::User, false),
+        P::BadCommit { .. } => (ErrorDomain::Internal, false),
+    }
+}
+
+pub fn classify_silver(e: &strata_silver::Error) -> JobFailure {
+    use strata_silver::Error as S;
+    let (domain, retryable) = match e {
+        S::Lake(l) => classify_lake(l),
+        S::Delta { source, .. } => classify_delta(source),
+        S::Query { source, .. } => classify_query(source),
+        S::Arrow { .. } => (ErrorDomain::Internal, false),
+        S::Concurrent { .. } => (ErrorDomain::External, true),
+    };
+    JobFailure::new(domain, retryable, e.to_string())
+}
+
+pub fn classify_gold(e: &strata_gold::Error) -> JobFailure {
+    use strata_gold::Error as G;
+    let (domain, retryable) = match e {
+        G::Lake(l) => classify_lake(l),
+        G::Delta { source, .. } => classify_delta(source),
+        G::Query { source, .. } => classify_query(source),
+        G::Arrow { .. } => (ErrorDomain::Internal, false),
+        G::Concurrent { .. } => (ErrorDomain::External, true),
+    };
+    JobFailure::new(domain, retryable, e.to_string())
+}

@@ -1,0 +1,26 @@
+//! Keeps the platform fresh: the job graph derived from declared inputs and outputs, a
+//! scheduler that runs each job when its inputs advance (retrying what may pass), the run log
+//! (`_strata.runs`), status and lineage, backfills and table maintenance.
+//!
+//! ```text
+//!   JobSpec (inputs -> output) --> Dag --> Runner::pass --> Job::run --> Delta commit
+//!                                               |
+//!                                               +--> _strata.runs, /metrics
+//! ```
+
+pub mod backfill;
+pub mod dag;
+pub mod error;
+pub mod job;
+pub mod maintain;
+pub mod metrics;
+pub mod runner;
+pub mod runs;
+pub mod status;
+
+pub use dag::Dag;
+pub use error::{Error, ErrorDomain, JobFailure, Result};
+pub use job::{Job, JobOutput, platform_jobs};
+pub use metrics::RunMetrics;
+pub use runner::{PassReport, RetryPolicy, RunSettings, Runner};
+pub use runs::{RunRecord, RunStatus, runs_table};

@@ -1,0 +1,195 @@
+//! Table maintenance: compaction of small files, Delta checkpoints, vacuum. Each is a Delta
+//! operation with its own conflict checks, so it is safe while readers and writers run:
+//! compaction rewrites files with `dataChange=false` (increments skip them) and readers keep
+//! the files of the versions they are reading until vacuum's retention has passed.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use deltalake::DeltaTable;
+use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::datatypes::Int64Type;
+use deltalake::operations::vacuum::VacuumMode;
+use futures::TryStreamExt;
+use strata_pipelines::{Lake, TableName};
+use tracing::info;
+
+use crate::{Error, Result};
+
+/// Vacuum never removes files younger than this unless forced: a reader of an older version,
+/// or time travel within a week, must keep working.
+pub const RETENTION_FLOOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintainSettings {
+    pub compact: bool,
+    /// Compaction's target file size.
+    pub target_file_bytes: u64,
+    /// Compact a partition only when it has at least this many files smaller than the target.
+    pub min_small_files: usize,
+    pub checkpoint: bool,
+    /// Write a checkpoint when this many commits have passed since the last one.
+    pub checkpoint_every: u64,
+    pub vacuum: bool,
+    pub vacuum_retention: Duration,
+    /// Allow a retention below [`RETENTION_FLOOR`].
+    pub force: bool,
+}
+
+impl Default for MaintainSettings {
+    fn default() -> Self {
+        Self {
+            compact: true,
+            target_file_bytes: 128 * 1024 * 1024,
+            min_small_files: 8,
+            checkpoint: true,
+            checkpoint_every: 50,
+            vacuum: true,
+            vacuum_retention: RETENTION_FLOOR,
+            force: false,
+        }
+    }
+}
+
+impl MaintainSettings {
+    /// Refuse a retention below the floor unless forced.
+    pub fn validate(&self) -> Result<()> {
+        if self.vacuum && !self.force && self.vacuum_retention < RETENTION_FLOOR {
+            return Err(Error::RetentionTooShort {
+                hours: self.vacuum_retention.as_secs() / 3600,
+                floor: RETENTION_FLOOR.as_secs() / 3600,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What maintenance did to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MaintainReport {
+    pub table: String,
+    pub version: u64,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub files_compacted: u64,
+    pub files_written: u64,
+    pub checkpoint_version: Option<u64>,
+    pub files_vacuumed: usize,
+}
+
+/// Data files and rows in the table's current version.
+pub fn files_and_rows(table: &DeltaTable) -> Result<(usize, u64)> {
+    let adds = table
+        .snapshot()
+        .and_then(|s| s.add_actions_table(true))
+        .map_err(|e| Error::delta(table.table_url(), e))?;
+    let rows = adds
+        .column_by_name("num_records")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .map(|a| {
+            (0..a.len())
+                .filter(|&i| a.is_valid(i))
+                .map(|i| u64::try_from(a.value(i)).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    Ok((adds.num_rows(), rows))
+}
+
+/// The version of the newest checkpoint in the table's log, if any.
+pub async fn last_checkpoint(table: &DeltaTable) -> Result<Option<u64>> {
+    let store = table.log_store().object_store(None);
+    let prefix = deltalake::Path::from("_delta_log");
+    let metas: Vec<deltalake::ObjectMeta> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| Error::delta(table.table_url(), e.into()))?;
+    Ok(metas
+        .iter()
+        .filter_map(|m| {
+            let name = m.location.filename()?;
+            let (v, rest) = name.split_once('.')?;
+            rest.starts_with("checkpoint")
+                .then(|| v.parse::<u64>().ok())?
+        })
+        .max())
+}
+
+/// Maintain one table.
+pub async fn maintain_table(
+    lake: &Lake,
+    name: &TableName,
+    settings: &MaintainSettings,
+) -> Result<MaintainReport> {
+    settings.validate()?;
+    let mut table = lake.open_existing(name).await?;
+    let (files_before, _) = files_and_rows(&table)?;
+    let mut report = MaintainReport {
+        table: name.to_string(),
+        files_before,
+        ..MaintainReport::default()
+    };
+    if settings.compact {
+        // Only worth a commit when enough small files have gathered.
+        let small = count_small_files(&table, settings.target_file_bytes)?;
+        if small >= settings.min_small_files {
+            let target =
+                NonZeroU64::new(settings.target_file_bytes.max(1)).unwrap_or(NonZeroU64::MIN);
+            let (t, metrics) = table
+                .optimize()
+                .with_target_size(target)
+                .await
+                .map_err(|e| Error::delta(name, e))?;
+            report.files_compacted = metrics.num_files_removed;
+            report.files_written = metrics.num_files_added;
+            table = t;
+        }
+    }
+    let version = table.version().unwrap_or(0);
+    report.version = version;
+    if settings.checkpoint {
+        let last = last_checkpoint(&table).await?;
+        let since = version.saturating_sub(last.unwrap_or(0));
+        if version > 0 && since >= settings.checkpoint_every && last != Some(version) {
+            deltalake::checkpoints::create_checkpoint(&table, None)
+                .await
+                .map_err(|e| Error::delta(name, e))?;
+            report.checkpoint_version = Some(version);
+        }
+    }
+    if settings.vacuum {
+        let retention = chrono::Duration::from_std(settings.vacuum_retention)
+            .unwrap_or(chrono::Duration::days(7));
+        let (t, metrics) = table
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(!settings.force)
+            // Full: also removes files of jobs that died before their commit.
+            .with_mode(VacuumMode::Full)
+            .await
+            .map_err(|e| Error::delta(name, e))?;
+        report.files_vacuumed = metrics.files_deleted.len();
+        table = t;
+    }
+    report.files_after = files_and_rows(&table)?.0;
+    info!(table = %name, compacted = report.files_compacted, written = report.files_written,
+          checkpoint = ?report.checkpoint_version, vacuumed = report.files_vacuumed, "maintained");
+    Ok(report)
+}
+
+fn count_small_files(table: &DeltaTable, target: u64) -> Result<usize> {
+    let adds = table
+        .snapshot()
+        .and_then(|s| s.add_actions_table(true))
+        .map_err(|e| Error::delta(table.table_url(), e))?;
+    let Some(sizes) = adds
+        .column_by_name("size_bytes")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+    else {
+        return Ok(adds.num_rows());
+    };
+    Ok((0..sizes.len())
+        .filter(|&i| u64::try_from(sizes.value(i)).unwrap_or(0) < target)
+        .count())
+}

@@ -1,0 +1,165 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_orchestration::{
+    Job, RetryPolicy, RunMetrics, RunSettings, RunStatus, Runner, platform_jobs,
+};
+use strata_testkit::dump;
+
+use crate::fixtures::{Flaky, bronze, jobs_with, lake};
+
+fn settings() -> RunSettings {
+    RunSettings {
+        retry: RetryPolicy {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        },
+        failed_cooldown: Duration::from_secs(3600),
+        ..RunSettings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_failure_is_retried_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    bronze(&lake, 1500, 2, 3, 1).await;
+    let jobs = jobs_with("silver.missions", |j| {
+        Flaky::new(j, 2, true) as Arc<dyn Job>
+    });
+    let metrics = Arc::new(RunMetrics::default());
+    let mut runner = Runner::new(lake.clone(), jobs, settings(), metrics.clone()).unwrap();
+    let report = runner.pass().await.unwrap();
+    assert!(report.failed().is_empty(), "{:?}", report.failed());
+    let missions = report
+        .runs
+        .iter()
+        .find(|r| r.job == "silver.missions")
+        .unwrap();
+    assert_eq!(missions.attempts, 3);
+    assert!(missions.output_version.is_some());
+    assert_eq!(report.runs.len(), platform_jobs().len());
+    let text = metrics.render();
+    assert!(
+        text.contains("strata_job_retries_total{job=\"silver.missions\"} 2"),
+        "{text}"
+    );
+    // The run log has it too.
+    let runs = dump(
+        &lake,
+        "SELECT job, status, attempts FROM \"_strata\".runs WHERE job = 'silver.missions'",
+    )
+    .await;
+    assert!(
+        runs.contains("| silver.missions | succeeded | 3        |"),
+        "{runs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_blocks_only_its_downstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    bronze(&lake, 1500, 2, 2, 2).await;
+    let jobs = jobs_with("silver.agent_feedback", |j| {
+        Flaky::new(j, u32::MAX, false) as Arc<dyn Job>
+    });
+    let mut runner = Runner::new(
+        lake.clone(),
+        jobs,
+        settings(),
+        Arc::new(RunMetrics::default()),
+    )
+    .unwrap();
+    let report = runner.pass().await.unwrap();
+    let status = |job: &str| {
+        report
+            .runs
+            .iter()
+            .find(|r| r.job == job)
+            .map(|r| (r.status, r.attempts))
+    };
+    // Not retryable: one attempt, then failed; its downstream is blocked, not run.
+    assert_eq!(
+        status("silver.agent_feedback"),
+        Some((RunStatus::Failed, 1))
+    );
+    assert_eq!(status("gold.agent_daily"), Some((RunStatus::Blocked, 0)));
+    assert_eq!(status("gold.agent_features"), Some((RunStatus::Blocked, 0)));
+    assert!(
+        lake.open(&"gold.agent_daily".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Unrelated branches ran to the end.
+    for job in [
+        "silver.missions",
+        "gold.player_daily",
+        "gold.player_features",
+        "gold.economy_daily",
+    ] {
+        assert_eq!(status(job), Some((RunStatus::Succeeded, 1)), "{job}");
+    }
+    let error = report
+        .runs
+        .iter()
+        .find(|r| r.job == "silver.agent_feedback")
+        .and_then(|r| r.error.clone())
+        .unwrap();
+    assert_eq!(error.to_string(), "user error: injected failure");
+    let rows = dump(
+        &lake,
+        "SELECT job, status, error_domain, retryable FROM \"_strata\".runs \
+         WHERE status <> 'succeeded' ORDER BY job",
+    )
+    .await;
+    assert!(
+        rows.contains("| gold.agent_daily      | blocked |"),
+        "{rows}"
+    );
+    assert!(
+        rows.contains("| silver.agent_feedback | failed  | user         | false     |"),
+        "{rows}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_only_when_an_input_gains_a_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    bronze(&lake, 800, 1, 1, 3).await;
+    let mut runner = Runner::new(
+        lake.clone(),
+        platform_jobs(),
+        settings(),
+        Arc::new(RunMetrics::default()),
+    )
+    .unwrap();
+    assert_eq!(
+        runner.pass().await.unwrap().runs.len(),
+        platform_jobs().len()
+    );
+    // Nothing new: nothing runs, nothing is written.
+    let again = runner.pass().await.unwrap();
+    assert!(again.runs.is_empty(), "{:?}", again.runs);
+    // New Bronze data: every job runs once more, Silver first.
+    bronze(&lake, 400, 1, 1, 4).await;
+    let third = runner.pass().await.unwrap();
+    assert_eq!(third.runs.len(), platform_jobs().len());
+    // Each job finished after every job it reads from.
+    let pos = |job: &str| third.runs.iter().position(|r| r.job == job).unwrap();
+    for job in platform_jobs() {
+        let spec = job.spec();
+        for input in &spec.inputs {
+            if input.layer != "bronze" {
+                assert!(
+                    pos(&input.to_string()) < pos(&spec.name),
+                    "{input} after {}",
+                    spec.name
+                );
+            }
+        }
+    }
+}
