@@ -8,4 +8,5 @@
 mod cli_errors;
 mod harness;
 mod ingest;
+mod orchestrate;
 mod refine;

@@ -19,7 +19,7 @@ const TABLES: [&str; 10] = [
     "gold.agent_features",
 ];
 
-fn run(lake: &std::path::Path, args: &[&str]) {
+pub fn run(lake: &std::path::Path, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .arg("--lake")
         .arg(lake)
@@ -35,7 +35,7 @@ fn run(lake: &std::path::Path, args: &[&str]) {
 }
 
 /// Every row of every table above Bronze, sorted, as JSON lines.
-fn snapshot(lake: &std::path::Path) -> Vec<(String, Vec<String>)> {
+pub fn snapshot(lake: &std::path::Path) -> Vec<(String, Vec<String>)> {
     TABLES
         .iter()
         .map(|t| {
@@ -61,7 +61,7 @@ fn snapshot(lake: &std::path::Path) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn assert_same(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
+pub fn assert_same(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
     for ((t, ra), (_, rb)) in a.iter().zip(b) {
         assert!(!ra.is_empty(), "{t} is empty");
         assert_eq!(ra.len(), rb.len(), "{t}: row counts differ");

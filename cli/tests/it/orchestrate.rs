@@ -1,0 +1,217 @@
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+use crate::refine::{assert_same, run, snapshot};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+fn status(env: &Env) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--lake")
+        .arg(env.lake())
+        .args(["status", "--format", "json", "--no-broker"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every job's output has consumed its inputs' latest versions.
+fn caught_up(status: &Value) -> bool {
+    let tables = status["tables"].as_array().unwrap();
+    let outputs: Vec<&Value> = tables
+        .iter()
+        .filter(|t| t["behind_s"].is_number())
+        .collect();
+    outputs.len() == 10 && outputs.iter().all(|t| t["behind_s"].as_f64() == Some(0.0))
+}
+
+/// `strata run` (ingest + every job) while `strata simulate` produces: killed with SIGKILL
+/// mid-stream and restarted, it catches up within a bounded time after the producer stops,
+/// and its tables equal a replay of Bronze.
+#[test]
+fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
+    let env = Env::new(2);
+    let config = env.dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        "[ingest.batch]\nmax_wait_ms = 200\n[run]\ninterval_ms = 200\n",
+    )
+    .unwrap();
+    let producer = env
+        .strata()
+        .args([
+            "simulate",
+            "--quiet",
+            "--count",
+            "24000",
+            "--rate",
+            "2000",
+            "--seed",
+            "31",
+            "--duplicates",
+            "0.03",
+            "--late",
+            "0.05",
+            "--malformed",
+            "0.01",
+            "--partitions",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let spawn_run = |port: u16| -> Child {
+        env.strata()
+            .arg("--config")
+            .arg(&config)
+            .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn_run(free_port());
+    std::thread::sleep(Duration::from_secs(5));
+    let rows_at_kill = env.bronze_counts().0;
+    sigkill(&mut first);
+    assert!(rows_at_kill > 0, "the first run wrote nothing in 5 s");
+    // The broker must expire the dead member before a new one can own its partitions.
+    std::thread::sleep(Duration::from_secs(9));
+    let port = free_port();
+    let mut second = spawn_run(port);
+
+    let produced = json_output(&producer.wait_with_output().unwrap());
+    let n = produced["produced"].as_u64().unwrap();
+    let stopped = Instant::now();
+    let mut fresh_after = None;
+    while stopped.elapsed() < Duration::from_secs(90) {
+        if env.bronze_counts().0 == n && caught_up(&status(&env)) {
+            fresh_after = Some(stopped.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let fresh_after = fresh_after.unwrap_or_else(|| {
+        panic!(
+            "not caught up 90 s after the producer stopped: bronze {:?} of {n}, status {}",
+            env.bronze_counts(),
+            status(&env)
+        )
+    });
+    eprintln!(
+        "caught up {fresh_after:?} after the producer stopped (rows at kill: {rows_at_kill})"
+    );
+    let (rows, distinct, _) = env.bronze_counts();
+    assert_eq!((rows, distinct), (n, n), "exactly once in Bronze");
+
+    let metrics = http_get(port, "/metrics");
+    for needle in [
+        "strata_ingest_records_consumed_total",
+        "strata_job_runs_total{job=\"gold.agent_daily\",status=\"succeeded\"}",
+        "strata_table_freshness_seconds{table=\"gold.player_features\"}",
+        "strata_job_duration_milliseconds_count{job=\"silver.missions\"}",
+        "strata_ingest_consumer_lag{topic=",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
+    }
+    assert!(http_get(port, "/healthz").ends_with("ok\n"));
+    sigterm(&second);
+    let exit = second.wait().unwrap();
+    assert!(exit.success(), "strata run exited with {exit}");
+
+    let live = snapshot(&env.lake());
+    let copy = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(env.lake().join("bronze"))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    run(copy.path(), &["replay"]);
+    assert_same(&live, &snapshot(copy.path()));
+}
+
+#[test]
+fn status_lineage_and_a_backfill_from_the_command_line() {
+    let env = Env::new(1);
+    env.simulate(&["--count", "3000", "--seed", "8", "--late", "0.2"]);
+    let out = env.strata().args(["run", "--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("gold.agent_features"), "{text}");
+    let s = status(&env);
+    assert!(caught_up(&s), "{s}");
+
+    // Ingest lag comes from the broker: zero once run --once has caught up.
+    let out = env.strata().args(["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lag 0"), "{text}");
+    assert!(text.contains("succeeded at"), "{text}");
+
+    let out = env
+        .strata()
+        .args(["lineage", "--format", "dot"])
+        .output()
+        .unwrap();
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dot.contains("\"silver.missions\" -> \"gold.player_daily\";"),
+        "{dot}"
+    );
+
+    // A backfill of every day present changes nothing (the jobs are deterministic).
+    let before = snapshot(&env.lake());
+    let days = env.sql("SELECT CAST(min(event_date) AS VARCHAR) AS a, CAST(max(event_date) AS VARCHAR) AS b FROM silver.missions");
+    let (from, to) = (
+        days[0]["a"].as_str().unwrap(),
+        days[0]["b"].as_str().unwrap(),
+    );
+    run(
+        &env.lake(),
+        &["backfill", "silver.missions", "--from", from, "--to", to],
+    );
+    assert_same(&before, &snapshot(&env.lake()));
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--lake")
+        .arg(env.lake())
+        .args(["backfill", "silver.nope", "--from", from, "--to", to])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no job named 'silver.nope'"), "{err}");
+}
