@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_freshness;
 pub mod bench_refine;
 pub mod demo;
 pub mod ingest;
