@@ -19,7 +19,58 @@ pub struct Config {
     pub simulate: SimulateConfig,
     pub run: RunConfig,
     pub maintenance: MaintenanceConfig,
+    pub quality: QualityConfig,
     pub log: LogConfig,
+}
+
+/// Expectations added to the tables' declared ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityConfig {
+    pub expectations: Vec<ConfiguredExpectation>,
+}
+
+/// `[[quality.expectations]]`: `table`, `name`, `check = { kind = ..., ... }`, `action`,
+/// optional `max_failure_fraction`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredExpectation {
+    pub table: String,
+    pub name: String,
+    pub check: strata_quality::Check,
+    pub action: strata_quality::Action,
+    #[serde(default)]
+    pub max_failure_fraction: Option<f64>,
+}
+
+impl QualityConfig {
+    /// The expectations by table, refusing bad ones with the key named.
+    pub fn expectations(
+        &self,
+    ) -> Result<Vec<(strata_pipelines::TableName, strata_quality::Expectation)>> {
+        self.expectations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let table = c.table.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "invalid config: quality.expectations[{i}].table '{}' is not layer.table",
+                        c.table
+                    )
+                })?;
+                let e = strata_quality::Expectation {
+                    name: c.name.clone(),
+                    check: c.check.clone(),
+                    action: c.action,
+                    max_failure_fraction: c.max_failure_fraction,
+                };
+                e.validate().map_err(|err| {
+                    anyhow::anyhow!("invalid config: quality.expectations[{i}]: {err}")
+                })?;
+                Ok((table, e))
+            })
+            .collect()
+    }
 }
 
 /// `strata run`: the scheduler.
@@ -215,6 +266,7 @@ mod tests {
         config.run.validate().unwrap();
         config.maintenance.validate().unwrap();
         assert_eq!(config.run.sla_s.get("gold.agent_daily"), Some(&120));
+        assert_eq!(config.quality.expectations().unwrap().len(), 2);
     }
 
     #[test]
@@ -227,6 +279,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("max_recs"), "{err}");
+    }
+
+    #[test]
+    fn bad_expectations_are_refused_naming_the_key() {
+        let c = Config::parse(
+            "[[quality.expectations]]\ntable = \"silver\"\nname = \"x\"\naction = \"warn\"\ncheck = { kind = \"not_null\", column = \"a\" }\n",
+            "t",
+        )
+        .unwrap();
+        let e = c.quality.expectations().unwrap_err().to_string();
+        assert!(e.contains("quality.expectations[0].table"), "{e}");
+        let e = Config::parse(
+            "[[quality.expectations]]\ntable = \"silver.a\"\nname = \"x\"\naction = \"warn\"\ncheck = { kind = \"not_nul\", column = \"a\" }\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not_nul"), "{e}");
     }
 
     #[test]

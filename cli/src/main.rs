@@ -76,6 +76,7 @@ impl CommonArgs {
             config.log.format = f;
         }
         config.run.validate()?;
+        config.quality.expectations()?;
         config.maintenance.validate()?;
         Ok(config)
     }
@@ -89,6 +90,8 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Run SQL over every lake table (layer.table).
     Sql(commands::sql::SqlArgs),
+    /// Expectation pass rates per table and expectation over time.
+    Quality(commands::quality::QualityArgs),
     /// List invalid Bronze records by reason.
     Quarantine(commands::quarantine::QuarantineArgs),
     /// Run the refinement jobs (Bronze -> Silver -> Gold), once or continuously.
@@ -193,6 +196,7 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Ingest(args) => commands::ingest::run(args, config).await,
         Command::Simulate(args) => commands::simulate::run(args, config).await,
         Command::Sql(args) => commands::sql::run(args, config).await,
+        Command::Quality(args) => commands::quality::run(args, config).await,
         Command::Quarantine(args) => commands::quarantine::run(args, config).await,
         Command::Run(args) => commands::run::run(args, config).await,
         Command::Replay(args) => commands::run::replay(args, config).await,

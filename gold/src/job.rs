@@ -12,6 +12,8 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use strata_pipelines::{Lake, SessionBuilder, TableName, increment};
+use strata_quality::Expectation;
+use strata_quality::results::{Enforced, enforce};
 use tracing::info;
 
 use crate::tables::GoldTable;
@@ -33,6 +35,7 @@ pub struct GoldReport {
 #[derive(Debug, Clone)]
 pub struct GoldJob {
     table: GoldTable,
+    expectations: Vec<Expectation>,
 }
 
 /// Strings read back through DataFusion are views; Delta tables store plain UTF-8.
@@ -77,8 +80,29 @@ fn expand(days: &BTreeSet<String>, n: u32) -> BTreeSet<String> {
 }
 
 impl GoldJob {
+    /// A job with the table's declared expectations.
     pub fn new(table: GoldTable) -> Self {
-        Self { table }
+        let expectations = table.expectations();
+        Self {
+            table,
+            expectations,
+        }
+    }
+
+    /// Add expectations (from configuration) to the declared ones.
+    pub fn with_expectations(mut self, extra: impl IntoIterator<Item = Expectation>) -> Self {
+        self.expectations.extend(extra);
+        self
+    }
+
+    /// Replace every expectation (benchmarks compare with and without).
+    pub fn set_expectations(mut self, all: Vec<Expectation>) -> Self {
+        self.expectations = all;
+        self
+    }
+
+    pub fn expectations(&self) -> &[Expectation] {
+        &self.expectations
     }
 
     pub fn name(&self) -> String {
@@ -228,6 +252,27 @@ impl GoldJob {
                 job: self.name(),
                 source: Box::new(e),
             })?;
+        let batches = match enforce(
+            lake,
+            &ctx,
+            &self.table.table_name(),
+            schema.clone(),
+            batches,
+            &self.expectations,
+        )
+        .await
+        .map_err(|source| Error::Quality {
+            job: self.name(),
+            source,
+        })? {
+            Enforced::Write(kept) => kept,
+            Enforced::Stop(failure) => {
+                return Err(Error::Expectations {
+                    job: self.name(),
+                    failure,
+                });
+            }
+        };
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
 
         let out = match out {

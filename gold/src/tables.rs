@@ -2,6 +2,7 @@
 //! of days to recompute.
 
 use strata_pipelines::TableName;
+use strata_quality::{Action, Check, Expectation};
 
 /// One Gold table.
 #[derive(Debug, Clone)]
@@ -186,4 +187,79 @@ pub fn all_tables() -> Vec<GoldTable> {
             lookahead_days: 27,
         },
     ]
+}
+
+impl GoldTable {
+    /// The table's expectations, checked on every recomputed batch before it replaces its
+    /// days.
+    pub fn expectations(&self) -> Vec<Expectation> {
+        use Action::{Fail, Warn};
+        let col = |c: &str| c.to_string();
+        let range = |c: &str, min: Option<f64>, max: Option<f64>| Check::Range {
+            column: col(c),
+            min,
+            max,
+        };
+        match self.name {
+            "agent_daily" => vec![
+                Expectation::new(
+                    "success_rate_0_to_1",
+                    range("success_rate", Some(0.0), Some(1.0)),
+                    Fail,
+                ),
+                Expectation::new(
+                    "p95_at_least_p50",
+                    Check::Sql {
+                        expr: col("latency_p95_ms IS NULL OR latency_p95_ms >= latency_p50_ms"),
+                    },
+                    Fail,
+                ),
+                Expectation::new(
+                    "one_row_per_agent_day",
+                    Check::Sql {
+                        expr: col("count(*) OVER (PARTITION BY event_date, agent_id) = 1"),
+                    },
+                    Fail,
+                ),
+            ],
+            "player_daily" => vec![
+                Expectation::new(
+                    "playtime_non_negative",
+                    range("playtime_s", Some(0.0), None),
+                    Fail,
+                ),
+                Expectation::new(
+                    "player_id_present",
+                    Check::NotNull {
+                        column: col("player_id"),
+                    },
+                    Fail,
+                ),
+            ],
+            "economy_daily" => vec![
+                Expectation::new(
+                    "has_rows",
+                    Check::RowCount {
+                        min: Some(1),
+                        max: None,
+                    },
+                    Warn,
+                ),
+                Expectation::new(
+                    "volume_non_negative",
+                    range("earned", Some(0.0), None),
+                    Fail,
+                ),
+            ],
+            "player_features" | "agent_features" => vec![Expectation::new(
+                "features_fresh",
+                Check::Freshness {
+                    column: col("event_date"),
+                    max_age_s: 3 * 86_400,
+                },
+                Warn,
+            )],
+            _ => Vec::new(),
+        }
+    }
 }

@@ -10,7 +10,8 @@ use deltalake::datafusion::error::DataFusionError;
 use deltalake::kernel::transaction::CommitProperties;
 use futures::future::BoxFuture;
 use strata_gold::GoldJob;
-use strata_pipelines::{JobSpec, Lake};
+use strata_pipelines::{JobSpec, Lake, TableName};
+use strata_quality::Expectation;
 use strata_silver::SilverJob;
 
 use crate::error::{ErrorDomain, JobFailure};
@@ -47,14 +48,29 @@ pub trait Job: Send + Sync + fmt::Debug {
     }
 }
 
-/// Every job of the platform: Silver from Bronze, Gold from Silver.
+/// Every job of the platform: Silver from Bronze, Gold from Silver, each with its table's
+/// declared expectations.
 pub fn platform_jobs() -> Vec<Arc<dyn Job>> {
+    platform_jobs_with(&[])
+}
+
+/// The platform's jobs with extra expectations, `(table, expectation)` (from configuration).
+pub fn platform_jobs_with(extra: &[(TableName, Expectation)]) -> Vec<Arc<dyn Job>> {
+    let more = |t: &TableName| {
+        extra
+            .iter()
+            .filter(|(x, _)| x == t)
+            .map(|(_, e)| e.clone())
+            .collect::<Vec<_>>()
+    };
     let mut jobs: Vec<Arc<dyn Job>> = Vec::new();
     for t in strata_silver::all_tables() {
-        jobs.push(Arc::new(SilverJob::new(t)));
+        let name = t.table_name();
+        jobs.push(Arc::new(SilverJob::new(t).with_expectations(more(&name))));
     }
     for t in strata_gold::all_tables() {
-        jobs.push(Arc::new(GoldJob::new(t)));
+        let name = t.table_name();
+        jobs.push(Arc::new(GoldJob::new(t).with_expectations(more(&name))));
     }
     jobs
 }
@@ -196,6 +212,17 @@ fn classify_lake(e: &strata_pipelines::Error) -> (ErrorDomain, bool) {
     }
 }
 
+fn classify_quality(e: &strata_quality::Error) -> (ErrorDomain, bool) {
+    use strata_quality::Error as Q;
+    match e {
+        Q::Lake(l) => classify_lake(l),
+        Q::Query(q) => classify_query(q),
+        Q::Delta { source, .. } => classify_delta(source),
+        Q::Expectation { .. } | Q::SchemaCompile { .. } => (ErrorDomain::User, false),
+        Q::Arrow(_) | Q::Schemas(_) => (ErrorDomain::Internal, false),
+    }
+}
+
 pub fn classify_silver(e: &strata_silver::Error) -> JobFailure {
     use strata_silver::Error as S;
     let (domain, retryable) = match e {
@@ -204,6 +231,8 @@ pub fn classify_silver(e: &strata_silver::Error) -> JobFailure {
         S::Query { source, .. } => classify_query(source),
         S::Arrow { .. } => (ErrorDomain::Internal, false),
         S::Concurrent { .. } => (ErrorDomain::External, true),
+        S::Expectations { .. } => (ErrorDomain::User, false),
+        S::Quality { source, .. } => classify_quality(source),
     };
     JobFailure::new(domain, retryable, e.to_string())
 }
@@ -216,6 +245,8 @@ pub fn classify_gold(e: &strata_gold::Error) -> JobFailure {
         G::Query { source, .. } => classify_query(source),
         G::Arrow { .. } => (ErrorDomain::Internal, false),
         G::Concurrent { .. } => (ErrorDomain::External, true),
+        G::Expectations { .. } => (ErrorDomain::User, false),
+        G::Quality { source, .. } => classify_quality(source),
     };
     JobFailure::new(domain, retryable, e.to_string())
 }

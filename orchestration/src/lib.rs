@@ -20,7 +20,7 @@ pub mod status;
 
 pub use dag::Dag;
 pub use error::{Error, ErrorDomain, JobFailure, Result};
-pub use job::{Job, JobOutput, platform_jobs};
+pub use job::{Job, JobOutput, platform_jobs, platform_jobs_with};
 pub use metrics::RunMetrics;
 pub use runner::{PassReport, RetryPolicy, RunSettings, Runner};
 pub use runs::{RunRecord, RunStatus, runs_table};

@@ -22,6 +22,16 @@ pub enum Error {
     },
     #[error("job {job}: another run committed the same input first (retryable)")]
     Concurrent { job: String },
+    #[error("job {job}: nothing committed: {failure}")]
+    Expectations {
+        job: String,
+        failure: strata_quality::QualityFailure,
+    },
+    #[error("job {job}: {source}")]
+    Quality {
+        job: String,
+        source: strata_quality::Error,
+    },
 }
 
 impl Error {

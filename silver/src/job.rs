@@ -6,6 +6,7 @@ use deltalake::datafusion::error::DataFusionError;
 use std::collections::BTreeSet;
 
 use deltalake::datafusion::common::ScalarValue;
+use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::{
     DataFrame, Expr, ParquetReadOptions, SessionContext, col, lit,
 };
@@ -13,6 +14,8 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use strata_bronze::events_table;
 use strata_pipelines::{Lake, increment};
+use strata_quality::Expectation;
+use strata_quality::results::{Enforced, enforce};
 use tracing::info;
 
 use crate::decode::{BRONZE_COLUMNS, decode};
@@ -37,6 +40,7 @@ pub struct RunReport {
 #[derive(Debug, Clone)]
 pub struct SilverJob {
     table: SilverTable,
+    expectations: Vec<Expectation>,
 }
 
 const SESSION_STITCH: &str = "SELECT session_id, \
@@ -55,8 +59,60 @@ const DEDUP: &str = "SELECT * EXCEPT (rn) FROM (SELECT *, row_number() OVER (PAR
      ORDER BY bronze_topic, bronze_partition, bronze_offset) AS rn FROM src) WHERE rn = 1";
 
 impl SilverJob {
+    /// A job with the table's declared expectations.
     pub fn new(table: SilverTable) -> Self {
-        Self { table }
+        let expectations = table.expectations();
+        Self {
+            table,
+            expectations,
+        }
+    }
+
+    /// Add expectations (from configuration) to the declared ones.
+    pub fn with_expectations(mut self, extra: impl IntoIterator<Item = Expectation>) -> Self {
+        self.expectations.extend(extra);
+        self
+    }
+
+    /// Replace every expectation (benchmarks compare with and without).
+    pub fn set_expectations(mut self, all: Vec<Expectation>) -> Self {
+        self.expectations = all;
+        self
+    }
+
+    pub fn expectations(&self) -> &[Expectation] {
+        &self.expectations
+    }
+
+    /// Check rows about to be written; `None` when an expectation stops the job.
+    async fn enforce(
+        &self,
+        lake: &Lake,
+        ctx: &SessionContext,
+        schema: deltalake::arrow::datatypes::SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>> {
+        let quality = |source| Error::Quality {
+            job: self.name(),
+            source,
+        };
+        match enforce(
+            lake,
+            ctx,
+            &self.table.table_name(),
+            schema,
+            batches,
+            &self.expectations,
+        )
+        .await
+        .map_err(quality)?
+        {
+            Enforced::Write(kept) => Ok(kept),
+            Enforced::Stop(failure) => Err(Error::Expectations {
+                job: self.name(),
+                failure,
+            }),
+        }
     }
 
     pub fn name(&self) -> String {
@@ -209,6 +265,7 @@ impl SilverJob {
             job: self.name(),
             source: Box::new(e),
         })?;
+        let batches = self.enforce(lake, &ctx, plain(&schema), batches).await?;
         done.rows_out = batches.iter().map(RecordBatch::num_rows).sum();
         // No rows for these days: the overwrite still removes what they held.
         let batches = match batches.first() {
@@ -297,7 +354,15 @@ impl SilverJob {
             let src = ctx.read_batches(decoded).map_err(|e| self.query(e))?;
             ctx.register_table("src", src.into_view())
                 .map_err(|e| self.query(e))?;
-            let source = self.refine(&ctx).await?;
+            let refined = self.refine(&ctx).await?;
+            let schema = std::sync::Arc::new(refined.schema().as_arrow().clone());
+            let rows = refined.collect().await.map_err(|e| self.query(e))?;
+            let kept = self.enforce(lake, &ctx, schema.clone(), rows).await?;
+            let source = ctx
+                .read_table(std::sync::Arc::new(
+                    MemTable::try_new(schema, vec![kept]).map_err(|e| self.query(e))?,
+                ))
+                .map_err(|e| self.query(e))?;
             let columns: Vec<String> = self
                 .table
                 .schema()

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use strata_pipelines::TableName;
+use strata_quality::{Action, Check, Expectation};
 use strata_schemas::EventType;
 
 /// A typed payload column: where it comes from in the event JSON and its Arrow type.
@@ -214,5 +215,126 @@ impl SilverTable {
             Keying::Event => "event_id",
             Keying::Session => "session_id",
         }
+    }
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| (*x).to_string()).collect()
+}
+
+impl SilverTable {
+    /// The table's expectations, checked on every batch before it is merged. Schema rules
+    /// (types, required fields, minimums) are already enforced at ingest; these are the
+    /// semantic ones.
+    pub fn expectations(&self) -> Vec<Expectation> {
+        use Action::{Drop, Fail, Warn};
+        let col = |c: &str| c.to_string();
+        let mut out = match self.keying {
+            Keying::Event => vec![Expectation::new(
+                "event_id_unique",
+                Check::Unique {
+                    column: col("event_id"),
+                },
+                Fail,
+            )],
+            Keying::Session => vec![Expectation::new(
+                "session_has_player",
+                Check::NotNull {
+                    column: col("player_id"),
+                },
+                Warn,
+            )],
+        };
+        let range = |c: &str, min: Option<f64>, max: Option<f64>| Check::Range {
+            column: col(c),
+            min,
+            max,
+        };
+        match self.name {
+            "agent_invocations" => out.extend([
+                Expectation::new(
+                    "agent_id_present",
+                    Check::NotNull {
+                        column: col("agent_id"),
+                    },
+                    Fail,
+                )
+                .with_threshold(0.01),
+                Expectation::new(
+                    "latency_non_negative",
+                    range("latency_ms", Some(0.0), None),
+                    Drop,
+                ),
+                Expectation::new(
+                    "cost_non_negative",
+                    range("cost_usd", Some(0.0), None),
+                    Drop,
+                ),
+                Expectation::new(
+                    "known_status",
+                    Check::AcceptedValues {
+                        column: col("status"),
+                        values: s(&["ok", "error", "timeout", "cancelled"]),
+                    },
+                    Warn,
+                ),
+            ]),
+            "agent_feedback" => out.extend([
+                Expectation::new("rating_1_to_5", range("rating", Some(1.0), Some(5.0)), Drop),
+                Expectation::new(
+                    "invocation_known",
+                    Check::References {
+                        column: col("invocation_id"),
+                        table: col("silver.agent_invocations"),
+                        key: col("invocation_id"),
+                    },
+                    Warn,
+                ),
+            ]),
+            "player_sessions" => out.extend([Expectation::new(
+                "duration_under_a_day",
+                range("duration_s", Some(0.0), Some(86_400.0)),
+                Warn,
+            )]),
+            "missions" => out.extend([
+                Expectation::new(
+                    "player_id_present",
+                    Check::NotNull {
+                        column: col("player_id"),
+                    },
+                    Fail,
+                )
+                .with_threshold(0.01),
+                Expectation::new(
+                    "mission_id_format",
+                    Check::Regex {
+                        column: col("mission_id"),
+                        pattern: col("^[A-Za-z0-9_.:-]+$"),
+                    },
+                    Warn,
+                ),
+            ]),
+            "economy_transactions" => out.extend([
+                Expectation::new("amount_positive", range("amount", Some(1.0), None), Drop),
+                Expectation::new(
+                    "direction_known",
+                    Check::AcceptedValues {
+                        column: col("direction"),
+                        values: s(&["earn", "spend"]),
+                    },
+                    Fail,
+                ),
+                Expectation::new(
+                    "known_currency",
+                    Check::AcceptedValues {
+                        column: col("currency"),
+                        values: s(&["CREDITS", "GEMS", "SCRAP"]),
+                    },
+                    Warn,
+                ),
+            ]),
+            _ => {}
+        }
+        out
     }
 }

@@ -5,7 +5,6 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use strata_orchestration::backfill;
 use strata_orchestration::maintain::maintain_table;
-use strata_orchestration::platform_jobs;
 use strata_pipelines::TableName;
 
 use crate::config::Config;
@@ -31,7 +30,7 @@ pub struct BackfillArgs {
 pub async fn backfill(args: BackfillArgs, config: Config) -> Result<()> {
     let lake = super::lake(&config)?;
     lake.require_exists()?;
-    let jobs = platform_jobs();
+    let jobs = super::jobs(&config)?;
     let plan = backfill::plan(&jobs, &args.job, &args.from, &args.to)?;
     for s in &plan.steps {
         eprintln!(

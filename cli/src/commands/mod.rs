@@ -4,6 +4,7 @@ pub mod bench_refine;
 pub mod demo;
 pub mod ingest;
 pub mod maintain;
+pub mod quality;
 pub mod quarantine;
 pub mod run;
 pub mod simulate;
@@ -17,6 +18,13 @@ use strata_pipelines::Lake;
 use strata_quality::{Inspector, SchemaValidator};
 
 use crate::config::Config;
+
+/// The platform's jobs with the configured extra expectations.
+pub fn jobs(config: &Config) -> Result<Vec<Arc<dyn strata_orchestration::Job>>> {
+    Ok(strata_orchestration::platform_jobs_with(
+        &config.quality.expectations()?,
+    ))
+}
 
 pub fn lake(config: &Config) -> Result<Lake> {
     Ok(Lake::new(&config.lake.uri)?)

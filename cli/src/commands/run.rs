@@ -6,7 +6,7 @@ use clap::Args;
 use strata_ingest::{Ingestor, Metrics};
 use strata_orchestration::maintain::maintain_table;
 use strata_orchestration::metrics::Render;
-use strata_orchestration::{PassReport, RunMetrics, RunStatus, Runner, platform_jobs};
+use strata_orchestration::{PassReport, RunMetrics, RunStatus, Runner};
 use strata_pipelines::Lake;
 use tracing::{info, warn};
 
@@ -34,7 +34,7 @@ pub struct ReplayArgs {}
 pub fn runner(lake: &Lake, config: &Config, metrics: Arc<RunMetrics>) -> Result<Runner> {
     Ok(Runner::new(
         lake.clone(),
-        platform_jobs(),
+        super::jobs(config)?,
         config.run.settings(),
         metrics,
     )?)

@@ -52,7 +52,7 @@ pub async fn status(args: StatusArgs, config: Config) -> Result<()> {
     lake.require_exists()?;
     let tables = strata_orchestration::status::status(
         &lake,
-        &platform_jobs(),
+        &super::jobs(&config)?,
         &config.run.sla_s,
         config.run.default_sla_s,
     )

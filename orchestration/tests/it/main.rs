@@ -6,4 +6,5 @@
 mod backfill;
 mod fixtures;
 mod maintain;
+mod quality;
 mod runner;
