@@ -74,6 +74,11 @@ impl SchemaCatalog {
         Ok(Self { schemas })
     }
 
+    /// Add (or replace) a version, e.g. one registered at runtime.
+    pub fn insert(&mut self, event_type: EventType, version: u32, schema: Value) {
+        self.schemas.insert((event_type, version), schema);
+    }
+
     pub fn get(&self, event_type: EventType, version: u32) -> Option<&Value> {
         self.schemas.get(&(event_type, version))
     }

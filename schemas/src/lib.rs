@@ -5,11 +5,13 @@
 
 pub mod bronze;
 pub mod catalog;
+pub mod compat;
 pub mod envelope;
 pub mod error;
 pub mod event_type;
 
 pub use catalog::{SchemaCatalog, SchemaFile};
+pub use compat::Compatibility;
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use event_type::{EventFamily, EventType};

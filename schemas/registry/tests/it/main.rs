@@ -1,0 +1,223 @@
+//! The registry API over HTTP: plain requests, and `schema_registry_converter` (an ordinary
+//! Confluent client) encoding and decoding against it.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::sync::Arc;
+
+use schema_registry_converter::async_impl::json::{JsonDecoder, JsonEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
+use serde_json::{Value, json};
+use strata_pipelines::Lake;
+use strata_registry::{Registry, http::router};
+
+async fn serve(dir: &std::path::Path) -> (String, Arc<Registry>) {
+    let lake = Lake::new(dir.to_str().unwrap()).unwrap();
+    lake.ensure_root().unwrap();
+    let registry = Registry::open(lake).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(registry.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), registry)
+}
+
+/// A minimal HTTP/1.0 client: the API must work for anything that speaks plain HTTP.
+async fn http(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status: u16 = out[9..12].parse().unwrap();
+    let json = out.split("\r\n\r\n").nth(1).unwrap_or("null");
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+fn schema(required: &[&str], extra: Option<(&str, Value)>) -> Value {
+    let mut props = json!({"id": {"type": "string"}, "score": {"type": "integer", "minimum": 0}});
+    if let Some((k, v)) = extra {
+        props[k] = v;
+    }
+    json!({"type": "object", "properties": props, "required": required})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_version_lookup_and_refuse_incompatible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _) = serve(dir.path()).await;
+    let v1 = schema(&["id"], None);
+    let (st, r) = http(
+        &url,
+        "POST",
+        "/subjects/scores-value/versions",
+        Some(json!({"schema": v1.to_string(), "schemaType": "JSON"})),
+    )
+    .await;
+    assert_eq!((st, r["id"].as_u64()), (200, Some(1)));
+    // Same schema again: same id, no new version.
+    let (_, r) = http(
+        &url,
+        "POST",
+        "/subjects/scores-value/versions",
+        Some(json!({"schema": v1.to_string(), "schemaType": "JSON"})),
+    )
+    .await;
+    assert_eq!(r["id"], 1);
+    // A compatible v2 (new optional field).
+    let v2 = schema(&["id"], Some(("note", json!({"type": "string"}))));
+    let (st, r) = http(
+        &url,
+        "POST",
+        "/subjects/scores-value/versions",
+        Some(json!({"schema": v2.to_string(), "schemaType": "JSON"})),
+    )
+    .await;
+    assert_eq!((st, r["id"].as_u64()), (200, Some(2)));
+    let (_, r) = http(&url, "GET", "/subjects/scores-value/versions", None).await;
+    assert_eq!(r, json!([1, 2]));
+    let (_, r) = http(&url, "GET", "/subjects/scores-value/versions/latest", None).await;
+    assert_eq!(
+        (r["version"].as_u64(), r["id"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let (_, r) = http(&url, "GET", "/schemas/ids/1", None).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(r["schema"].as_str().unwrap()).unwrap(),
+        v1
+    );
+    assert_eq!(r["schemaType"], "JSON");
+    let (_, r) = http(
+        &url,
+        "POST",
+        "/subjects/scores-value",
+        Some(json!({"schema": v1.to_string(), "schemaType": "JSON"})),
+    )
+    .await;
+    assert_eq!(r["version"], 1);
+
+    // Incompatible: a new required field (BACKWARD by default) -> 409 with the reason.
+    let bad = schema(&["id", "score"], None);
+    let (st, r) = http(
+        &url,
+        "POST",
+        "/compatibility/subjects/scores-value/versions/latest",
+        Some(json!({"schema": bad.to_string(), "schemaType": "JSON"})),
+    )
+    .await;
+    assert_eq!((st, r["is_compatible"].as_bool()), (200, Some(false)));
+    let (st, r) = http(
+        &url,
+        "POST",
+        "/subjects/scores-value/versions",
+        Some(json!({"schema": bad.to_string(), "schemaType": "JSON"})),
+    )
+    .await;
+    assert_eq!(st, 409, "{r}");
+    assert_eq!(r["error_code"], 409);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("/score: required by the reader"),
+        "{r}"
+    );
+    // FORWARD lets it through (old readers ignore nothing they need).
+    let (st, _) = http(
+        &url,
+        "PUT",
+        "/config/scores-value",
+        Some(json!({"compatibility": "FORWARD"})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (_, r) = http(&url, "GET", "/config/scores-value", None).await;
+    assert_eq!(r["compatibilityLevel"], "FORWARD");
+    let (st, r) = http(
+        &url,
+        "POST",
+        "/subjects/scores-value/versions",
+        Some(json!({"schema": bad.to_string(), "schemaType": "JSON"})),
+    )
+    .await;
+    assert_eq!((st, r["id"].as_u64()), (200, Some(3)));
+
+    // Clear 4xx for bad requests.
+    let (st, r) = http(&url, "GET", "/subjects/nope/versions", None).await;
+    assert_eq!((st, r["error_code"].as_u64()), (404, Some(40401)));
+    let (st, _) = http(&url, "GET", "/schemas/ids/99", None).await;
+    assert_eq!(st, 404);
+    let (st, r) = http(
+        &url,
+        "POST",
+        "/subjects/x/versions",
+        Some(json!({"schema": "{not json"})),
+    )
+    .await;
+    assert_eq!((st, r["error_code"].as_u64()), (422, Some(42201)));
+    let (st, _) = http(
+        &url,
+        "PUT",
+        "/config",
+        Some(json!({"compatibility": "SIDEWAYS"})),
+    )
+    .await;
+    assert_eq!(st, 422);
+    let (st, _) = http(
+        &url,
+        "POST",
+        "/subjects/x/versions",
+        Some(json!({"schema": "{}", "schemaType": "AVRO"})),
+    )
+    .await;
+    assert_eq!(st, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_clients_encode_and_decode_against_it_and_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, registry) = serve(dir.path()).await;
+    registry.ensure_builtin().await.unwrap();
+    // Strata's own schemas are subjects named after their event type.
+    let (_, r) = http(
+        &url,
+        "GET",
+        "/subjects/agent.invocation.completed/versions",
+        None,
+    )
+    .await;
+    assert_eq!(r, json!([1, 2]));
+
+    let settings = SrSettings::new(url.clone());
+    let encoder = JsonEncoder::new(settings.clone());
+    let event = json!({"event_id": "evt-00000001", "event_type": "economy.transaction",
+        "schema_version": 1, "occurred_at": "2026-11-20T10:00:00Z", "source": "test",
+        "tenant_id": "org-1", "player_id": "p-1",
+        "payload": {"transaction_id": "tx-1", "currency": "GEMS", "amount": 5, "direction": "earn"}});
+    let bytes = encoder
+        .encode(
+            &event,
+            SubjectNameStrategy::RecordNameStrategy("economy.transaction".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bytes[0], 0, "magic byte");
+    let decoder = JsonDecoder::new(settings);
+    let decoded = decoder.decode(Some(&bytes)).await.unwrap().unwrap();
+    assert_eq!(decoded.value, event);
+    decoder.validate(&decoded.schema, &decoded.value).unwrap();
+
+    // A second registry over the same lake sees the same state.
+    let (url2, _) = serve(dir.path()).await;
+    let (_, a) = http(&url, "GET", "/subjects", None).await;
+    let (_, b) = http(&url2, "GET", "/subjects", None).await;
+    assert_eq!(a, b);
+    assert!(a.as_array().unwrap().len() >= 9, "{a}");
+}
