@@ -12,11 +12,13 @@
 pub mod batch;
 pub mod error;
 pub mod record;
+pub mod replay;
 pub mod writer;
 
 pub use batch::build_batch;
 pub use error::{Error, Result};
 pub use record::RawRecord;
+pub use replay::{ReplayReport, replay_quarantine, replayed_table};
 pub use writer::{BronzeWriter, CommitReport, PartitionKey, offset_app_id};
 
 use strata_pipelines::TableName;

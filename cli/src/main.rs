@@ -48,6 +48,9 @@ pub struct CommonArgs {
     /// Consumer group id.
     #[arg(long, global = true, env = "STRATA_GROUP")]
     group: Option<String>,
+    /// Confluent-compatible schema registry for framed values (`kafka.schema_registry_url`).
+    #[arg(long, global = true, env = "STRATA_SCHEMA_REGISTRY_URL")]
+    schema_registry_url: Option<String>,
     /// Log format.
     #[arg(long, global = true, env = "STRATA_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -72,6 +75,9 @@ impl CommonArgs {
         if let Some(g) = &self.group {
             config.kafka.group = g.clone();
         }
+        if let Some(u) = &self.schema_registry_url {
+            config.kafka.schema_registry_url = Some(u.clone());
+        }
         if let Some(f) = self.log_format {
             config.log.format = f;
         }
@@ -90,6 +96,8 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Run SQL over every lake table (layer.table).
     Sql(commands::sql::SqlArgs),
+    /// Serve the Confluent-compatible schema registry backed by the lake.
+    Registry(commands::registry::RegistryArgs),
     /// Expectation pass rates per table and expectation over time.
     Quality(commands::quality::QualityArgs),
     /// List invalid Bronze records by reason.
@@ -196,6 +204,7 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Ingest(args) => commands::ingest::run(args, config).await,
         Command::Simulate(args) => commands::simulate::run(args, config).await,
         Command::Sql(args) => commands::sql::run(args, config).await,
+        Command::Registry(args) => commands::registry::run(args, config).await,
         Command::Quality(args) => commands::quality::run(args, config).await,
         Command::Quarantine(args) => commands::quarantine::run(args, config).await,
         Command::Run(args) => commands::run::run(args, config).await,

@@ -16,6 +16,9 @@ pub struct KafkaConfig {
     pub group: String,
     /// Extra librdkafka properties (e.g. `"session.timeout.ms" = "10000"`).
     pub properties: BTreeMap<String, String>,
+    /// Confluent-compatible schema registry for values in Confluent wire format (magic byte
+    /// + schema id), e.g. `http://127.0.0.1:8081` or Strata's own (`strata registry`).
+    pub schema_registry_url: Option<String>,
 }
 
 impl Default for KafkaConfig {
@@ -25,6 +28,7 @@ impl Default for KafkaConfig {
             topics: vec!["agent-events".into(), "gameplay-events".into()],
             group: "strata-ingest".into(),
             properties: BTreeMap::new(),
+            schema_registry_url: None,
         }
     }
 }
@@ -45,6 +49,14 @@ impl KafkaConfig {
         }
         if self.group.trim().is_empty() || self.group.contains(char::is_whitespace) {
             return bad("kafka.group", "must be a non-empty id without spaces");
+        }
+        if let Some(u) = &self.schema_registry_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return bad(
+                "kafka.schema_registry_url",
+                "must be an http:// or https:// URL",
+            );
         }
         Ok(())
     }

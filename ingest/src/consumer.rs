@@ -428,6 +428,11 @@ impl Ingestor {
             return Ok(());
         }
         let t0 = Instant::now();
+        if let Some(registry) = self.inspector.registry() {
+            registry
+                .prefetch(batch.records.iter().map(|r| r.value.as_deref()))
+                .await;
+        }
         let mut attempt = 0;
         let report = loop {
             attempt += 1;

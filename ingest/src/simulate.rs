@@ -423,6 +423,9 @@ pub struct Destination {
     pub brokers: String,
     pub agent_topic: String,
     pub gameplay_topic: String,
+    /// Frame JSON values in Confluent wire format with the latest schema of `<topic>-value`
+    /// in this registry (schema_registry_converter's encoder, as any Confluent producer).
+    pub registry_url: Option<String>,
 }
 
 /// Produce events until `count` (or until `stop` is set). Blocking: run it on a blocking
@@ -447,6 +450,21 @@ pub fn produce(
     let mut summary = SimSummary::default();
     let started = Instant::now();
     let count = config.count.unwrap_or(u64::MAX);
+    let encoder = dest.registry_url.as_ref().map(|url| {
+        schema_registry_converter::async_impl::json::JsonEncoder::new(
+            schema_registry_converter::async_impl::schema_registry::SrSettings::new(url.clone()),
+        )
+    });
+    // The encoder is async; produce runs on a blocking thread of the caller's runtime.
+    let runtime = match &encoder {
+        Some(_) => Some(
+            tokio::runtime::Handle::try_current().map_err(|e| Error::Produce {
+                topic: dest.agent_topic.clone(),
+                message: format!("Confluent framing needs a tokio runtime: {e}"),
+            })?,
+        ),
+        None => None,
+    };
     while summary.produced < count && !stop.load(Ordering::Relaxed) {
         let record = generator.next_record();
         let topic = if record.agent_topic {
@@ -454,9 +472,29 @@ pub fn produce(
         } else {
             &dest.gameplay_topic
         };
+        // Framing needs a JSON value; malformed records go out as they are.
+        let framed: Option<Vec<u8>> = match (&encoder, &runtime, record.value.as_deref()) {
+            (Some(enc), Some(runtime), Some(v)) => {
+                match serde_json::from_slice::<serde_json::Value>(v) {
+                    Ok(doc) => {
+                        let strategy = schema_registry_converter::schema_registry_common::SubjectNameStrategy::TopicNameStrategy(topic.clone(), false);
+                        Some(runtime.block_on(enc.encode(&doc, strategy)).map_err(|e| {
+                            Error::Produce {
+                                topic: topic.clone(),
+                                message: format!(
+                                    "Confluent framing with subject {topic}-value failed: {e}"
+                                ),
+                            }
+                        })?)
+                    }
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
         let mut base: BaseRecord<'_, str, [u8], ()> =
             BaseRecord::to(topic).key(record.key.as_str());
-        if let Some(v) = record.value.as_deref() {
+        if let Some(v) = framed.as_deref().or(record.value.as_deref()) {
             base = base.payload(v);
         }
         loop {

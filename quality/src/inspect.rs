@@ -22,6 +22,9 @@ pub enum InvalidKind {
     UnknownSchemaVersion,
     BadTimestamp,
     SchemaViolation,
+    /// Confluent-framed, but its schema id is unknown, the registry is unreachable or not
+    /// configured, or the payload violates the registered schema.
+    SchemaRegistry,
 }
 
 impl InvalidKind {
@@ -38,6 +41,7 @@ impl InvalidKind {
             InvalidKind::UnknownSchemaVersion => "unknown_schema_version",
             InvalidKind::BadTimestamp => "bad_timestamp",
             InvalidKind::SchemaViolation => "schema_violation",
+            InvalidKind::SchemaRegistry => "schema_registry",
         }
     }
 }
@@ -105,6 +109,7 @@ impl Inspection {
 pub struct Inspector {
     validator: SchemaValidator,
     max_value_bytes: usize,
+    registry: Option<std::sync::Arc<crate::framed::RegistrySchemas>>,
 }
 
 fn str_field(doc: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
@@ -116,7 +121,21 @@ impl Inspector {
         Self {
             validator,
             max_value_bytes,
+            registry: None,
         }
+    }
+
+    /// Accept Confluent-framed values, validated against schemas from this registry.
+    pub fn with_registry(
+        mut self,
+        registry: std::sync::Arc<crate::framed::RegistrySchemas>,
+    ) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    pub fn registry(&self) -> Option<&std::sync::Arc<crate::framed::RegistrySchemas>> {
+        self.registry.as_ref()
     }
 
     pub fn max_value_bytes(&self) -> usize {
@@ -143,6 +162,12 @@ impl Inspector {
                 ),
             );
         }
+        // Confluent wire format: check the payload against its registered schema, then
+        // inspect the payload like any other event.
+        let (bytes, schema_id) = match crate::framed::split(bytes) {
+            Some((id, payload)) => (payload, Some(id)),
+            None => (bytes, None),
+        };
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -163,6 +188,19 @@ impl Inspector {
                 );
             }
         };
+        if let Some(id) = schema_id {
+            let checked = match &self.registry {
+                Some(r) => r.check(id, &doc),
+                None => Err(format!(
+                    "Confluent-framed value (schema id {id}) but no schema registry is configured (kafka.schema_registry_url)"
+                )),
+            };
+            if let Err(message) = checked {
+                let mut inspection = self.inspect_json(&doc);
+                inspection.invalid = Some(Invalid::new(InvalidKind::SchemaRegistry, message));
+                return inspection;
+            }
+        }
         self.inspect_json(&doc)
     }
 

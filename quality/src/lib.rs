@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod expectations;
+pub mod framed;
 pub mod inspect;
 pub mod results;
 pub mod validator;

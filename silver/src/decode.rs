@@ -85,7 +85,10 @@ pub fn decode(table: &SilverTable, batch: &RecordBatch) -> Result<RecordBatch, A
         let doc: Value = if value.is_null(i) {
             Value::Null
         } else {
-            serde_json::from_slice(value.value(i)).unwrap_or(Value::Null)
+            // Confluent-framed values carry a 5-byte header before the JSON.
+            let raw = value.value(i);
+            let json = strata_quality::framed::split(raw).map_or(raw, |(_, payload)| payload);
+            serde_json::from_slice(json).unwrap_or(Value::Null)
         };
         for (c, b) in table.payload.iter().zip(builders.iter_mut()) {
             let v = lookup(&doc, c.path);

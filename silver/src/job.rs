@@ -12,7 +12,7 @@ use deltalake::datafusion::prelude::{
 };
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
-use strata_bronze::events_table;
+use strata_bronze::{events_table, replayed_table};
 use strata_pipelines::{Lake, increment};
 use strata_quality::Expectation;
 use strata_quality::results::{Enforced, enforce};
@@ -123,7 +123,7 @@ impl SilverJob {
     pub fn spec(&self) -> strata_pipelines::JobSpec {
         strata_pipelines::JobSpec {
             name: self.name(),
-            inputs: vec![events_table()],
+            inputs: vec![events_table(), replayed_table()],
             output: self.table.table_name(),
         }
     }
@@ -215,7 +215,13 @@ impl SilverJob {
         bronze
             .update_datafusion_session(&ctx.state())
             .map_err(|e| self.delta(e))?;
-        let source = ctx.read_table(provider).map_err(|e| self.query(e))?;
+        let mut source = ctx.read_table(provider).map_err(|e| self.query(e))?;
+        if let Some(replayed) = lake.open(&replayed_table()).await? {
+            let more = ctx
+                .read_table(replayed.table_provider().await.map_err(|e| self.query(e))?)
+                .map_err(|e| self.query(e))?;
+            source = source.union(more).map_err(|e| self.query(e))?;
+        }
         let list = day_list(days);
         // Sessions are stitched from all their events, which may lie on other days; events
         // are read from the days' time range only (file statistics prune the rest).
@@ -306,29 +312,45 @@ impl SilverJob {
             )
             .await?;
         let spec = self.spec();
-        let checkpoint = spec.checkpoint(&out, &events_table()).await?;
-        report.checkpoint = checkpoint;
-        let Some(bronze_version) = bronze.version() else {
-            return Ok(report);
-        };
-        report.input_version = Some(bronze_version);
-        if checkpoint == Some(bronze_version) {
+        report.checkpoint = spec.checkpoint(&out, &events_table()).await?;
+        report.input_version = bronze.version();
+        // Both Bronze tables: the log as received, and quarantined records replayed later.
+        let replayed = lake.open(&replayed_table()).await?;
+        let mut consumed = Vec::new();
+        let mut urls: Vec<String> = Vec::new();
+        let mut advanced = false;
+        for (name, table) in [
+            (events_table(), Some(&bronze)),
+            (replayed_table(), replayed.as_ref()),
+        ] {
+            let Some(table) = table else { continue };
+            let Some(version) = table.version() else {
+                continue;
+            };
+            consumed.push((name.clone(), version));
+            let checkpoint = spec.checkpoint(&out, &name).await?;
+            if checkpoint == Some(version) {
+                continue;
+            }
+            advanced = true;
+            let inc = increment(table, &name.to_string(), checkpoint).await?;
+            let root = table.table_url().clone();
+            urls.extend(
+                inc.added
+                    .iter()
+                    .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string())),
+            );
+        }
+        if !advanced {
             return Ok(report);
         }
-        let inc = increment(&bronze, "bronze.events", checkpoint).await?;
 
         let ctx = SessionContext::new();
         bronze
             .update_datafusion_session(&ctx.state())
             .map_err(|e| self.delta(e))?;
         let mut decoded: Vec<RecordBatch> = Vec::new();
-        if !inc.is_empty() {
-            let root = bronze.table_url().clone();
-            let urls: Vec<String> = inc
-                .added
-                .iter()
-                .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string()))
-                .collect();
+        if !urls.is_empty() {
             let source = ctx
                 .read_parquet(urls, ParquetReadOptions::default())
                 .await
@@ -338,7 +360,7 @@ impl SilverJob {
             decoded = batches;
         }
 
-        let txn = spec.commit_properties(&[(events_table(), bronze_version)]);
+        let txn = spec.commit_properties(&consumed);
 
         let before = out.version();
         let checkpoint_only = |out: deltalake::DeltaTable, txn: CommitProperties| {
@@ -429,7 +451,7 @@ impl SilverJob {
         match written {
             Ok(t) => {
                 report.output_version = t.version();
-                info!(job = %self.name(), bronze_version, rows_in = report.rows_in,
+                info!(job = %self.name(), bronze_version = ?report.input_version, rows_in = report.rows_in,
                       rows_out = report.rows_out, "silver increment committed");
                 Ok(report)
             }

@@ -166,7 +166,7 @@ async fn consume_only(brokers: &str, topic: &str, expected: u64) -> Result<f64> 
 }
 
 async fn ingest(args: IngestBenchArgs, config: Config) -> Result<()> {
-    let inspector = super::inspector(&config)?;
+    let inspector = super::inspector(&config).await?;
     eprintln!(
         "(a) writer ceiling: {} in-memory events -> bronze.events, one core ...",
         args.events
@@ -195,6 +195,7 @@ async fn ingest(args: IngestBenchArgs, config: Config) -> Result<()> {
         brokers: brokers.clone(),
         agent_topic: topic.clone(),
         gameplay_topic: topic.clone(),
+        registry_url: None,
     };
     let sim = SimulateConfig {
         count: Some(args.backlog),

@@ -51,6 +51,10 @@ fn bronze_version<'a>(
         if *table == events_table() {
             return Ok(Some(version));
         }
+        if table.layer == "bronze" {
+            // bronze.replayed: replays are not part of this measurement.
+            return Ok(Some(u64::MAX));
+        }
         let Some(spec) = specs.iter().find(|s| &s.output == table) else {
             return Ok(None);
         };
@@ -134,7 +138,7 @@ pub async fn run(args: FreshnessBenchArgs, mut config: Config) -> Result<()> {
         lake.clone(),
         config.kafka.clone(),
         config.ingest.clone(),
-        super::inspector(&config)?,
+        super::inspector(&config).await?,
         Arc::new(Metrics::default()),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -42,7 +42,7 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
         .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let lake = Lake::new(&dir.display().to_string())?;
-    let inspector = super::inspector(&config)?;
+    let inspector = super::inspector(&config).await?;
     let mut writer = BronzeWriter::open(&lake, inspector, "bench").await?;
     // Late and duplicate events spread the data over many days, as production data does.
     let sim = SimulateConfig {

@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
         super::lake(&config)?,
         config.kafka.clone(),
         config.ingest.clone(),
-        super::inspector(&config)?,
+        super::inspector(&config).await?,
         Arc::new(Metrics::default()),
     )?
     .until_caught_up(true);

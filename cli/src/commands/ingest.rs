@@ -45,7 +45,7 @@ pub async fn run(args: IngestArgs, mut config: Config) -> Result<()> {
         lake,
         config.kafka.clone(),
         config.ingest.clone(),
-        super::inspector(&config)?,
+        super::inspector(&config).await?,
         metrics.clone(),
     )?
     .until_caught_up(args.until_caught_up);

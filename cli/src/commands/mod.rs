@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod maintain;
 pub mod quality;
 pub mod quarantine;
+pub mod registry;
 pub mod run;
 pub mod simulate;
 pub mod sql;
@@ -30,11 +31,27 @@ pub fn lake(config: &Config) -> Result<Lake> {
     Ok(Lake::new(&config.lake.uri)?)
 }
 
-pub fn inspector(config: &Config) -> Result<Arc<Inspector>> {
-    Ok(Arc::new(Inspector::new(
-        SchemaValidator::builtin()?,
+/// The ingest inspector: the built-in schemas plus the versions registered in the lake's
+/// registry, and the Confluent registry for framed values when configured.
+pub async fn inspector(config: &Config) -> Result<Arc<Inspector>> {
+    let lake = lake(config)?;
+    let catalog = if lake.local_path().is_none_or(|p| p.is_dir()) {
+        strata_registry::Registry::open(lake)
+            .await?
+            .catalog()
+            .await?
+    } else {
+        strata_schemas::SchemaCatalog::builtin()?
+    };
+    let mut inspector = Inspector::new(
+        SchemaValidator::new(&catalog)?,
         config.ingest.max_value_bytes,
-    )))
+    );
+    if let Some(url) = &config.kafka.schema_registry_url {
+        inspector =
+            inspector.with_registry(Arc::new(strata_quality::framed::RegistrySchemas::new(url)));
+    }
+    Ok(Arc::new(inspector))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,11 +1,20 @@
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::sql::{OutputFormat, print, query};
 use crate::config::Config;
 
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Re-validate invalid Bronze records with the current schemas (built-in and registered)
+    /// and feed the ones that now pass into Silver (through bronze.replayed), exactly once.
+    Replay,
+}
+
 #[derive(Debug, Args)]
 pub struct QuarantineArgs {
+    #[command(subcommand)]
+    command: Option<QuarantineCommand>,
     /// Sample rows to show per reason.
     #[arg(long, default_value_t = 3)]
     samples: usize,
@@ -15,6 +24,14 @@ pub struct QuarantineArgs {
 }
 
 pub async fn run(args: QuarantineArgs, config: Config) -> Result<()> {
+    if let Some(QuarantineCommand::Replay) = args.command {
+        let lake = super::lake(&config)?;
+        lake.require_exists()?;
+        let report =
+            strata_bronze::replay_quarantine(&lake, super::inspector(&config).await?).await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     let by_reason = query(
         &config,
         "SELECT error_kind AS reason, count(*) AS records, min(ingest_date) AS first_seen, \

@@ -113,7 +113,7 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
                 lake.clone(),
                 config.kafka.clone(),
                 config.ingest.clone(),
-                super::inspector(&config)?,
+                super::inspector(&config).await?,
                 ingest_metrics.clone(),
             )?
             .until_caught_up(args.once),

@@ -71,6 +71,7 @@ pub fn destination(config: &Config) -> Destination {
         brokers: config.kafka.brokers.clone(),
         agent_topic: agent,
         gameplay_topic: gameplay,
+        registry_url: config.kafka.schema_registry_url.clone(),
     }
 }
 

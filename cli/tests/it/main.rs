@@ -10,3 +10,4 @@ mod harness;
 mod ingest;
 mod orchestrate;
 mod refine;
+mod registry;
