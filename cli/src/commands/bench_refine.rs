@@ -29,6 +29,10 @@ pub struct RefineBenchArgs {
     /// Python with duckdb and deltalake for the comparison (skipped when absent).
     #[arg(long, env = "STRATA_BENCH_PYTHON")]
     python: Option<PathBuf>,
+    /// Run the jobs without their expectations (run once with, once without, to measure the
+    /// expectations' cost on the same data).
+    #[arg(long)]
+    without_expectations: bool,
     /// Keep the lake here instead of a temporary directory.
     #[arg(long)]
     keep: Option<PathBuf>,
@@ -61,10 +65,26 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
     let (mut bronze_t, mut silver_t) = (Duration::ZERO, Duration::ZERO);
     let mut produced = 0u64;
     let mut since_silver = 0u64;
+    let strip = args.without_expectations;
     let silver_jobs: Vec<SilverJob> = strata_silver::all_tables()
         .into_iter()
-        .map(SilverJob::new)
+        .map(|t| {
+            let job = SilverJob::new(t);
+            if strip {
+                job.set_expectations(Vec::new())
+            } else {
+                job
+            }
+        })
         .collect();
+    let gold_job = |t| {
+        let job = GoldJob::new(t);
+        if strip {
+            job.set_expectations(Vec::new())
+        } else {
+            job
+        }
+    };
     while produced < args.events {
         let n = (args.events - produced).min(args.batch as u64);
         let records: Vec<RawRecord> = (0..n)
@@ -104,7 +124,7 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
     let gold_daily: Vec<GoldJob> = strata_gold::all_tables()
         .into_iter()
         .filter(|t| t.lookahead_days == 0)
-        .map(GoldJob::new)
+        .map(gold_job)
         .collect();
     let t0 = Instant::now();
     let mut gold_rows = 0;
@@ -117,7 +137,7 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
         .into_iter()
         .filter(|t| t.lookahead_days > 0)
     {
-        gold_rows += GoldJob::new(t).run(&lake).await?.rows_out;
+        gold_rows += gold_job(t).run(&lake).await?.rows_out;
     }
     let features_t = t0.elapsed();
 
@@ -146,7 +166,10 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
         .unwrap_or(0);
 
     let rate = |n: f64, d: Duration| n / d.as_secs_f64().max(1e-9);
-    println!("events: {produced}, Silver rows: {silver_rows}, Gold rows: {gold_rows}");
+    println!(
+        "events: {produced}, Silver rows: {silver_rows}, Gold rows: {gold_rows}, expectations: {}",
+        if strip { "off" } else { "on" }
+    );
     println!(
         "Bronze  (parse, validate, write): {:>10.0} rows/s  ({:.1} s)",
         rate(produced as f64, bronze_t),
@@ -198,6 +221,7 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
         "{}",
         serde_json::json!({
             "events": produced, "silver_rows": silver_rows, "gold_rows": gold_rows,
+            "expectations": !strip,
             "bronze_rows_per_s": rate(produced as f64, bronze_t),
             "silver_rows_per_s": rate(produced as f64, silver_t),
             "gold_daily_s": gold_daily_t.as_secs_f64(), "gold_features_s": features_t.as_secs_f64(),
