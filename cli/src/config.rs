@@ -20,7 +20,49 @@ pub struct Config {
     pub run: RunConfig,
     pub maintenance: MaintenanceConfig,
     pub quality: QualityConfig,
+    pub serve: ServeConfig,
     pub log: LogConfig,
+}
+
+/// `strata serve`: the feature service and the SQL endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Feature service address (`--http`).
+    pub http_addr: String,
+    /// SQL endpoint address (`--pg`); empty turns it off.
+    pub pg_addr: String,
+    /// SQL endpoint credentials (cleartext password auth); unset: no authentication.
+    pub pg_user: Option<String>,
+    pub pg_password: Option<String>,
+    /// Bearer tokens accepted by the HTTP API; empty: no authentication.
+    pub tokens: Vec<String>,
+    /// Online store in Redis (`redis://host:port`) instead of memory (`--redis`).
+    pub redis_url: Option<String>,
+    /// How often the online store checks the Gold tables for a new version (ms).
+    pub refresh_ms: u64,
+    pub max_body_bytes: usize,
+    /// Entities per online request.
+    pub max_entities: usize,
+    /// Entity rows per training-set request.
+    pub max_training_rows: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: "127.0.0.1:8080".into(),
+            pg_addr: "127.0.0.1:5433".into(),
+            pg_user: None,
+            pg_password: None,
+            tokens: Vec::new(),
+            redis_url: None,
+            refresh_ms: 1000,
+            max_body_bytes: 256 * 1024 * 1024,
+            max_entities: 1000,
+            max_training_rows: 5_000_000,
+        }
+    }
 }
 
 /// Expectations added to the tables' declared ones.

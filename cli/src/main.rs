@@ -96,6 +96,8 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Run SQL over every lake table (layer.table).
     Sql(commands::sql::SqlArgs),
+    /// Serve online features, training sets (HTTP) and SQL (Postgres protocol).
+    Serve(commands::serve::ServeArgs),
     /// Serve the Confluent-compatible schema registry backed by the lake.
     Registry(commands::registry::RegistryArgs),
     /// Expectation pass rates per table and expectation over time.
@@ -204,6 +206,7 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Ingest(args) => commands::ingest::run(args, config).await,
         Command::Simulate(args) => commands::simulate::run(args, config).await,
         Command::Sql(args) => commands::sql::run(args, config).await,
+        Command::Serve(args) => commands::serve::run(args, config).await,
         Command::Registry(args) => commands::registry::run(args, config).await,
         Command::Quality(args) => commands::quality::run(args, config).await,
         Command::Quarantine(args) => commands::quarantine::run(args, config).await,

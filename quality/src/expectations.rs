@@ -181,13 +181,11 @@ impl Expectation {
     }
 
     /// The row predicate, true when the row passes (never NULL).
-    fn row_sql(&self, ref_alias: &str) -> String {
+    fn row_sql(&self) -> String {
         match &self.check {
             Check::NotNull { column } => format!("{} IS NOT NULL", quote_ident(column)),
-            Check::Unique { column } => {
-                let c = quote_ident(column);
-                format!("({c} IS NULL OR count(*) OVER (PARTITION BY {c}) = 1)")
-            }
+            // Evaluated from their offending values, not per row.
+            Check::Unique { .. } | Check::References { .. } => "true".into(),
             Check::AcceptedValues { column, values } => {
                 let c = quote_ident(column);
                 let list: Vec<String> = values.iter().map(|v| quote_lit(v)).collect();
@@ -212,12 +210,6 @@ impl Expectation {
                 format!(
                     "({c} IS NULL OR regexp_like(CAST({c} AS VARCHAR), {}))",
                     quote_lit(pattern)
-                )
-            }
-            Check::References { column, .. } => {
-                format!(
-                    "({} IS NULL OR {ref_alias}.__ref IS NOT NULL)",
-                    quote_ident(column)
                 )
             }
             Check::Sql { expr } => format!("coalesce(({expr}), false)"),
@@ -422,21 +414,52 @@ pub async fn check(
     let table = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
     ctx.deregister_table("__batch")?;
     ctx.register_table("__batch", table)?;
-    let mut joins = String::new();
+    // `unique` and `references` first find their offending values with one aggregate (or
+    // anti join) each; usually none, so the rows need no further look.
+    let mut offending: Vec<Option<std::collections::HashSet<String>>> = Vec::new();
     let mut flags = Vec::new();
     for (i, e) in row_rules.iter().enumerate() {
-        let alias = format!("__r{i}");
-        if let Check::References { column, table, key } = &e.check {
-            let (layer, name) = table.split_once('.').unwrap_or(("", table.as_str()));
-            joins.push_str(&format!(
-                " LEFT JOIN (SELECT DISTINCT {k} AS __ref FROM {l}.{n}) {alias} ON b.{c} = {alias}.__ref",
-                k = quote_ident(key),
-                l = quote_ident(layer),
-                n = quote_ident(name),
-                c = quote_ident(column),
-            ));
+        let set_sql = match &e.check {
+            Check::Unique { column } => Some(format!(
+                "SELECT CAST({c} AS VARCHAR) FROM __batch WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1",
+                c = quote_ident(column)
+            )),
+            Check::References { column, table, key } => {
+                let (layer, name) = table.split_once('.').unwrap_or(("", table.as_str()));
+                Some(format!(
+                    "SELECT DISTINCT CAST(b.{c} AS VARCHAR) FROM __batch b LEFT ANTI JOIN \
+                     (SELECT {k} AS __ref FROM {l}.{n}) r ON b.{c} = r.__ref WHERE b.{c} IS NOT NULL",
+                    c = quote_ident(column),
+                    k = quote_ident(key),
+                    l = quote_ident(layer),
+                    n = quote_ident(name),
+                ))
+            }
+            _ => None,
+        };
+        match set_sql {
+            Some(q) => {
+                let mut set = std::collections::HashSet::new();
+                for b in ctx.sql(&q).await?.collect().await? {
+                    let c = deltalake::arrow::compute::cast(
+                        b.column(0),
+                        &deltalake::arrow::datatypes::DataType::Utf8,
+                    )?;
+                    let c = c.as_string::<i32>();
+                    for r in 0..c.len() {
+                        if c.is_valid(r) {
+                            set.insert(c.value(r).to_string());
+                        }
+                    }
+                }
+                offending.push(Some(set));
+                flags.push(format!("true AS __ok{i}"));
+            }
+            None => {
+                offending.push(None);
+                flags.push(format!("{} AS __ok{i}", e.row_sql()));
+            }
         }
-        flags.push(format!("{} AS __ok{i}", e.row_sql(&alias)));
     }
     let columns: Vec<String> = schema
         .fields()
@@ -444,7 +467,7 @@ pub async fn check(
         .map(|f| format!("b.{}", quote_ident(f.name())))
         .collect();
     let sql = format!(
-        "SELECT {}, {} FROM __batch b{joins}",
+        "SELECT {}, {} FROM __batch b",
         columns.join(", "),
         flags.join(", ")
     );
@@ -461,12 +484,39 @@ pub async fn check(
         let oks: Vec<&BooleanArray> = (0..row_rules.len())
             .map(|i| b.column(n_cols + i).as_boolean())
             .collect();
+        // The checked column as text, for rules with offending values.
+        let mut texts: Vec<Option<deltalake::arrow::array::ArrayRef>> = Vec::new();
+        for (i, e) in row_rules.iter().enumerate() {
+            let column = match &e.check {
+                Check::Unique { column } | Check::References { column, .. } => Some(column),
+                _ => None,
+            };
+            texts.push(match (column, &offending[i]) {
+                (Some(c), Some(set)) if !set.is_empty() => {
+                    let col = data.column_by_name(c).ok_or_else(|| Error::Expectation {
+                        name: e.name.clone(),
+                        message: format!("no column '{c}'"),
+                    })?;
+                    Some(deltalake::arrow::compute::cast(
+                        col,
+                        &deltalake::arrow::datatypes::DataType::Utf8,
+                    )?)
+                }
+                _ => None,
+            });
+        }
         let mut keep = Vec::with_capacity(b.num_rows());
         let mut drop_reasons: Vec<Option<BTreeSet<&str>>> = vec![None; b.num_rows()];
         for (r, reason) in drop_reasons.iter_mut().enumerate() {
             let mut keep_row = true;
             for (i, e) in row_rules.iter().enumerate() {
-                let ok = oks[i].is_valid(r) && oks[i].value(r);
+                let ok = match (&texts[i], &offending[i]) {
+                    (Some(t), Some(set)) => {
+                        let t = t.as_string::<i32>();
+                        t.is_null(r) || !set.contains(t.value(r))
+                    }
+                    _ => oks[i].is_valid(r) && oks[i].value(r),
+                };
                 if ok {
                     continue;
                 }

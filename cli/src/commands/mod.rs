@@ -8,6 +8,7 @@ pub mod quality;
 pub mod quarantine;
 pub mod registry;
 pub mod run;
+pub mod serve;
 pub mod simulate;
 pub mod sql;
 pub mod status;

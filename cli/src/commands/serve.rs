@@ -1,0 +1,97 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use strata_serve::http::{AppState, HttpSettings, router};
+use strata_serve::metrics::ServeMetrics;
+use strata_serve::pg::PgSettings;
+use strata_serve::training::TrainingSets;
+use strata_serve::{OnlineStore, feature_views};
+use tracing::info;
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Feature service address (port 0: any free port).
+    #[arg(long, env = "STRATA_SERVE_HTTP")]
+    http: Option<String>,
+    /// SQL endpoint (Postgres protocol) address.
+    #[arg(long, env = "STRATA_SERVE_PG")]
+    pg: Option<String>,
+    /// Keep the online store in Redis (redis://host:port) instead of memory.
+    #[arg(long, env = "STRATA_SERVE_REDIS")]
+    redis: Option<String>,
+}
+
+fn split_addr(addr: &str, key: &str) -> Result<(String, u16)> {
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        bail!("invalid {key} '{addr}': expected host:port");
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid {key} '{addr}': the port is not a number"))?;
+    Ok((host.to_string(), port))
+}
+
+/// The feature service and the SQL endpoint, until SIGINT/SIGTERM.
+pub async fn run(args: ServeArgs, mut config: Config) -> Result<()> {
+    if let Some(a) = args.http {
+        config.serve.http_addr = a;
+    }
+    if let Some(a) = args.pg {
+        config.serve.pg_addr = a;
+    }
+    if let Some(r) = args.redis {
+        config.serve.redis_url = Some(r);
+    }
+    let s = &config.serve;
+    let lake = super::lake(&config)?;
+    lake.require_exists()?;
+    let views = feature_views();
+    let store = match &s.redis_url {
+        Some(url) => OnlineStore::redis(lake.clone(), views, url).await?,
+        None => OnlineStore::memory(lake.clone(), views).await?,
+    };
+    store.spawn_refresher(Duration::from_millis(s.refresh_ms.max(50)));
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        training: Arc::new(TrainingSets::new(lake.clone())),
+        settings: HttpSettings {
+            tokens: s.tokens.clone(),
+            max_body_bytes: s.max_body_bytes,
+            max_entities: s.max_entities,
+            max_training_rows: s.max_training_rows,
+        },
+        metrics: Arc::new(ServeMetrics::default()),
+    });
+    let listener = tokio::net::TcpListener::bind(&s.http_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on serve.http_addr {}: {e}", s.http_addr))?;
+    let http = listener.local_addr()?;
+    if !s.pg_addr.is_empty() {
+        let (host, port) = split_addr(&s.pg_addr, "serve.pg_addr")?;
+        let credentials = match (&s.pg_user, &s.pg_password) {
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            (None, None) => None,
+            _ => bail!("invalid config: serve.pg_user and serve.pg_password go together"),
+        };
+        strata_serve::pg::serve(
+            lake.clone(),
+            PgSettings {
+                host: host.clone(),
+                port,
+                credentials,
+            },
+        )
+        .await?;
+        println!("sql: psql -h {host} -p {port} -c \"SELECT * FROM gold.player_features LIMIT 5\"");
+    }
+    info!(%http, backend = store.backend_name(), "feature service");
+    println!("features: http://{http} (OpenAPI: http://{http}/openapi.json)");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(super::shutdown_signal())
+        .await?;
+    Ok(())
+}

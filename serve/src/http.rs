@@ -1,0 +1,434 @@
+//! The HTTP API: Feast-compatible online features, features for people, training sets,
+//! health, metrics and the OpenAPI document. Bearer tokens when configured; every bad request
+//! is a 4xx with a message.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::metrics::ServeMetrics;
+use crate::online::OnlineStore;
+use crate::training::{
+    InputFormat, OutputFormat, TrainingSets, encode, parse_rows, rows_from_json,
+};
+use crate::views::{FeatureView, resolve};
+use crate::{Error, Result};
+
+/// Limits and auth of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Accepted bearer tokens; empty: no authentication.
+    pub tokens: Vec<String>,
+    pub max_body_bytes: usize,
+    pub max_entities: usize,
+    pub max_training_rows: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            max_body_bytes: 64 * 1024 * 1024,
+            max_entities: 1000,
+            max_training_rows: 5_000_000,
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: Arc<OnlineStore>,
+    pub training: Arc<TrainingSets>,
+    pub settings: HttpSettings,
+    pub metrics: Arc<ServeMetrics>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        }
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": self.to_string()}).to_string(),
+        )
+            .into_response()
+    }
+}
+
+fn json_response(v: &Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+fn body(b: std::result::Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes> {
+    b.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            Error::TooLarge(format!("request body over {limit} bytes"))
+        }
+        _ => Error::BadRequest(format!("cannot read the request body: {e}")),
+    })
+}
+
+const EPOCH: &str = "1970-01-01T00:00:00Z";
+
+fn rfc3339(us: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(us).map_or_else(
+        || EPOCH.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+fn key_string(v: &Value) -> Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(Error::BadRequest(format!(
+            "entity keys are strings or numbers, not {other}"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct OnlineRequest {
+    features: Option<Vec<String>>,
+    entities: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    full_feature_names: bool,
+    feature_service: Option<String>,
+}
+
+async fn online(
+    State(s): State<Arc<AppState>>,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let raw = body(raw, s.settings.max_body_bytes)?;
+    let req: OnlineRequest = serde_json::from_slice(&raw)
+        .map_err(|e| Error::BadRequest(format!("request body is not the expected JSON: {e}")))?;
+    if req.feature_service.is_some() {
+        return Err(Error::BadRequest(
+            "feature services are not supported: list the features (view:feature)".into(),
+        ));
+    }
+    let features = req
+        .features
+        .ok_or_else(|| Error::BadRequest("missing 'features'".into()))?;
+    let entities = req
+        .entities
+        .ok_or_else(|| Error::BadRequest("missing 'entities'".into()))?;
+    let views = s.store.views();
+    let resolved = resolve(views, &features)?;
+    // Every view's entity must be given; all key lists have one length.
+    let mut keys: Vec<(&str, Vec<String>)> = Vec::new();
+    for (view, _) in &resolved {
+        if keys.iter().any(|(k, _)| *k == view.entity) {
+            continue;
+        }
+        let list = entities
+            .get(view.entity)
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "missing entities.{}: a list of keys for {}",
+                    view.entity, view.name
+                ))
+            })?;
+        let list: Vec<String> = list.iter().map(key_string).collect::<Result<_>>()?;
+        keys.push((view.entity, list));
+    }
+    let n = keys.first().map_or(0, |(_, l)| l.len());
+    if keys.iter().any(|(_, l)| l.len() != n) {
+        return Err(Error::BadRequest(
+            "every entity key list must have the same length".into(),
+        ));
+    }
+    if n > s.settings.max_entities {
+        return Err(Error::BadRequest(format!(
+            "{n} entities in one request; the limit is {} (serve.max_entities)",
+            s.settings.max_entities
+        )));
+    }
+    s.metrics.entities(n as u64);
+    let now = Utc::now().timestamp_micros();
+    let mut names: Vec<String> = keys.iter().map(|(k, _)| (*k).to_string()).collect();
+    let mut results: Vec<Value> = keys
+        .iter()
+        .map(|(_, l)| {
+            json!({"values": l, "statuses": vec!["PRESENT"; l.len()],
+                   "event_timestamps": vec![EPOCH; l.len()]})
+        })
+        .collect();
+    let mut fetched: Vec<(&str, Vec<Option<Arc<crate::online::OnlineRow>>>)> = Vec::new();
+    for (view, f) in &resolved {
+        if !fetched.iter().any(|(v, _)| *v == view.name) {
+            let ids = &keys
+                .iter()
+                .find(|(k, _)| *k == view.entity)
+                .map(|(_, l)| l.clone())
+                .unwrap_or_default();
+            fetched.push((view.name, s.store.get(view, ids).await?));
+        }
+        let rows = &fetched
+            .iter()
+            .find(|(v, _)| *v == view.name)
+            .map(|(_, r)| r)
+            .ok_or_else(|| Error::Query("lookup lost".into()))?;
+        let ttl = i64::try_from(view.ttl.as_micros()).unwrap_or(i64::MAX);
+        let mut values = Vec::with_capacity(n);
+        let mut statuses = Vec::with_capacity(n);
+        let mut stamps = Vec::with_capacity(n);
+        for row in rows.iter() {
+            match row {
+                None => {
+                    values.push(Value::Null);
+                    statuses.push("NOT_FOUND");
+                    stamps.push(EPOCH.to_string());
+                }
+                Some(r) => {
+                    stamps.push(rfc3339(r.ts_us));
+                    let v = r.values.get(*f).cloned().unwrap_or(Value::Null);
+                    if now - r.ts_us > ttl {
+                        values.push(Value::Null);
+                        statuses.push("OUTSIDE_MAX_AGE");
+                    } else if v.is_null() {
+                        values.push(v);
+                        statuses.push("NULL_VALUE");
+                    } else {
+                        values.push(v);
+                        statuses.push("PRESENT");
+                    }
+                }
+            }
+        }
+        names.push(if req.full_feature_names {
+            format!("{}__{}", view.name, view.features[*f])
+        } else {
+            view.features[*f].to_string()
+        });
+        results.push(json!({"values": values, "statuses": statuses, "event_timestamps": stamps}));
+    }
+    Ok(json_response(
+        &json!({"metadata": {"feature_names": names}, "results": results}),
+    ))
+}
+
+async fn one_entity(
+    State(s): State<Arc<AppState>>,
+    Path((view, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let v: &FeatureView = s
+        .store
+        .views()
+        .iter()
+        .find(|v| v.name == view)
+        .ok_or_else(|| Error::NotFound(format!("no feature view '{view}'")))?;
+    let row = s
+        .store
+        .get(v, std::slice::from_ref(&id))
+        .await?
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| Error::NotFound(format!("no {} '{id}' in {}", v.entity, v.name)))?;
+    let ttl = i64::try_from(v.ttl.as_micros()).unwrap_or(i64::MAX);
+    let fresh = Utc::now().timestamp_micros() - row.ts_us <= ttl;
+    let features: serde_json::Map<String, Value> = v
+        .features
+        .iter()
+        .zip(&row.values)
+        .map(|(k, val)| ((*k).to_string(), val.clone()))
+        .collect();
+    Ok(json_response(&json!({
+        "view": v.name, v.entity: id, "event_timestamp": rfc3339(row.ts_us),
+        "status": if fresh { "PRESENT" } else { "OUTSIDE_MAX_AGE" },
+        "ttl_s": v.ttl.as_secs(), "features": features})))
+}
+
+#[derive(Debug, Deserialize)]
+struct TrainingJson {
+    features: Vec<String>,
+    entity_rows: Vec<Value>,
+    timestamp_column: Option<String>,
+    format: Option<String>,
+    #[serde(default)]
+    full_feature_names: bool,
+}
+
+fn query_params(q: Option<&str>) -> Vec<(String, String)> {
+    q.map(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+async fn training_set(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let raw = body(raw, s.settings.max_body_bytes)?;
+    let params = query_params(uri.query());
+    let param = |k: &str| params.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (features, rows, ts_col, format, full) = if content_type == "application/json" {
+        let req: TrainingJson = serde_json::from_slice(&raw).map_err(|e| {
+            Error::BadRequest(format!("request body is not the expected JSON: {e}"))
+        })?;
+        if req.entity_rows.len() > s.settings.max_training_rows {
+            return Err(Error::TooLarge(format!(
+                "{} entity rows; the limit is {}",
+                req.entity_rows.len(),
+                s.settings.max_training_rows
+            )));
+        }
+        let rows = rows_from_json(&req.entity_rows)?;
+        (
+            req.features,
+            rows,
+            req.timestamp_column,
+            req.format,
+            req.full_feature_names,
+        )
+    } else {
+        let input = match content_type.as_str() {
+            "text/csv" => InputFormat::Csv,
+            "application/vnd.apache.parquet"
+            | "application/x-parquet"
+            | "application/octet-stream" => InputFormat::Parquet,
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "unsupported Content-Type '{other}': send application/json, text/csv or application/vnd.apache.parquet"
+                )));
+            }
+        };
+        let features: Vec<String> = param("features")
+            .ok_or_else(|| {
+                Error::BadRequest(
+                    "missing ?features=view:feature,... for a CSV or Parquet body".into(),
+                )
+            })?
+            .split(',')
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .collect();
+        let rows = parse_rows(input, &raw)?;
+        let full = param("full_feature_names").is_some_and(|v| v == "true");
+        (
+            features,
+            rows,
+            param("timestamp_column"),
+            param("format"),
+            full,
+        )
+    };
+    if rows.num_rows() > s.settings.max_training_rows {
+        return Err(Error::TooLarge(format!(
+            "{} entity rows; the limit is {}",
+            rows.num_rows(),
+            s.settings.max_training_rows
+        )));
+    }
+    let format = OutputFormat::parse(format.as_deref().unwrap_or("arrow"))?;
+    let ts_col = ts_col.unwrap_or_else(|| "event_timestamp".into());
+    let out = s
+        .training
+        .build(s.store.views(), &features, &rows, &ts_col, full)
+        .await?;
+    s.metrics.training_rows(out.num_rows() as u64);
+    let bytes = encode(format, &out)?;
+    Ok((
+        [(header::CONTENT_TYPE, format.content_type())],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/get-online-features" => "online",
+        "/training-set" => "training_set",
+        "/healthz" => "healthz",
+        "/metrics" => "metrics",
+        "/openapi.json" => "openapi",
+        p if p.starts_with("/features/") => "features",
+        _ => "other",
+    }
+}
+
+async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let t0 = Instant::now();
+    let route = route_name(req.uri().path());
+    let public = matches!(route, "healthz" | "metrics" | "openapi");
+    let authorized = public
+        || s.settings.tokens.is_empty()
+        || req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| s.settings.tokens.iter().any(|x| x == t));
+    let response = if authorized {
+        next.run(req).await
+    } else {
+        let mut r = Error::Unauthorized.into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        r
+    };
+    s.metrics.request(
+        route,
+        response.status().as_u16(),
+        u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX),
+    );
+    response
+}
+
+/// The whole HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let metrics_state = state.clone();
+    Router::new()
+        .route("/get-online-features", post(online))
+        .route("/features/{view}/{entity_id}", get(one_entity))
+        .route("/training-set", post(training_set))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let s = metrics_state.clone();
+                async move { s.metrics.render(&s.store.versions()) }
+            }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { json_response(&crate::openapi::document()) }),
+        )
+        .fallback(|| async { Error::NotFound("no such route; see /openapi.json".into()) })
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}

@@ -1,0 +1,262 @@
+//! SQL over the Postgres wire protocol: every lake table as `layer.table`, read-only, served
+//! by datafusion-postgres (with its `pg_catalog`, so psql and BI tools work). Tables are
+//! re-registered when their Delta version moves.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::hooks::{HookClient, QueryHook};
+use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
+use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
+use datafusion_postgres::pgwire::api::auth::{
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::api::{ClientInfo, PgWireServerHandlers};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::{DfSessionService, ServerOptions, auth::AuthManager};
+use deltalake::datafusion::common::ParamValues;
+use deltalake::datafusion::logical_expr::LogicalPlan;
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::datafusion::sql::sqlparser::ast::Statement;
+use strata_pipelines::{Lake, SessionBuilder, TableName};
+use tracing::{info, warn};
+
+use crate::{Error, Result};
+
+/// Where and how to serve SQL.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    pub host: String,
+    pub port: u16,
+    /// Require this user and password (cleartext auth; put TLS in front for untrusted
+    /// networks). `None`: no authentication.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Refuses everything but reads: the lake changes only through Strata's jobs.
+#[derive(Debug)]
+struct ReadOnly;
+
+fn allowed(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Query(_)
+            | Statement::Explain { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::Set(_)
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Declare { .. }
+            | Statement::Fetch { .. }
+            | Statement::Close { .. }
+            | Statement::Discard { .. }
+            | Statement::Deallocate { .. }
+    )
+}
+
+fn refusal(statement: &Statement) -> PgWireError {
+    let text = statement.to_string();
+    let verb = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("this")
+        .to_uppercase();
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        "25006".to_string(), // read_only_sql_transaction
+        format!(
+            "{verb} is not allowed: this endpoint is read-only (tables change only through Strata's jobs)"
+        ),
+    )))
+}
+
+#[async_trait]
+impl QueryHook for ReadOnly {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        (!allowed(statement)).then(|| Err(refusal(statement)))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        (!allowed(statement)).then(|| Err(refusal(statement)))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        (!allowed(statement)).then(|| Err(refusal(statement)))
+    }
+}
+
+#[derive(Debug)]
+struct FixedPassword {
+    user: String,
+    password: String,
+}
+
+#[async_trait]
+impl AuthSource for FixedPassword {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        if login.user() == Some(self.user.as_str()) {
+            Ok(Password::new(None, self.password.as_bytes().to_vec()))
+        } else {
+            Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_string(),
+                "28P01".to_string(),
+                format!(
+                    "password authentication failed for user \"{}\"",
+                    login.user().unwrap_or("")
+                ),
+            ))))
+        }
+    }
+}
+
+struct Open;
+
+#[async_trait]
+impl NoopStartupHandler for Open {}
+
+struct Handlers<S> {
+    session: Arc<DfSessionService>,
+    startup: Arc<S>,
+}
+
+impl<S: StartupHandler + 'static> PgWireServerHandlers for Handlers<S> {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.session.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.session.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+}
+
+/// Register every lake table (again, when its version moved).
+async fn register_tables(
+    lake: &Lake,
+    ctx: &SessionContext,
+    seen: &mut HashMap<TableName, Option<u64>>,
+) -> Result<()> {
+    for name in lake.discover() {
+        let Some(table) = lake.open(&name).await? else {
+            continue;
+        };
+        if seen.get(&name) == Some(&table.version()) {
+            continue;
+        }
+        SessionBuilder::register(ctx, &name, &table).await?;
+        seen.insert(name, table.version());
+    }
+    Ok(())
+}
+
+/// Serve until the process ends. Binding errors are returned; the accept loop runs in the
+/// background.
+pub async fn serve(lake: Lake, settings: PgSettings) -> Result<()> {
+    let ctx = Arc::new(SessionContext::new_with_config(
+        SessionConfig::new().with_information_schema(true),
+    ));
+    let mut seen = HashMap::new();
+    register_tables(&lake, &ctx, &mut seen).await?;
+    setup_pg_catalog(&ctx, "datafusion", Arc::new(AuthManager::default()))
+        .map_err(|e| Error::Query(e.to_string()))?;
+    {
+        let (lake, ctx) = (lake.clone(), ctx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = register_tables(&lake, &ctx, &mut seen).await {
+                    warn!(error = %e, "SQL endpoint: refreshing tables failed");
+                }
+            }
+        });
+    }
+    let hooks: Vec<Arc<dyn QueryHook>> = vec![
+        Arc::new(ReadOnly),
+        Arc::new(CursorStatementHook),
+        Arc::new(SetShowHook),
+        Arc::new(TransactionStatementHook),
+    ];
+    let session = Arc::new(DfSessionService::new_with_hooks(ctx, hooks));
+    // Bind first so a taken port is an error at start, not a log line later.
+    let addr = format!("{}:{}", settings.host, settings.port);
+    drop(
+        tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: addr.clone(),
+                source,
+            })?,
+    );
+    let options = ServerOptions::new()
+        .with_host(settings.host.clone())
+        .with_port(settings.port);
+    info!(%addr, auth = settings.credentials.is_some(), "SQL endpoint (Postgres protocol)");
+    match settings.credentials {
+        Some((user, password)) => {
+            let startup = CleartextPasswordAuthStartupHandler::new(
+                FixedPassword { user, password },
+                DefaultServerParameterProvider::default(),
+            );
+            let handlers = Arc::new(Handlers {
+                session,
+                startup: Arc::new(startup),
+            });
+            tokio::spawn(async move {
+                if let Err(e) = datafusion_postgres::serve_with_handlers(handlers, &options).await {
+                    warn!(error = %e, "SQL endpoint stopped");
+                }
+            });
+        }
+        None => {
+            let handlers = Arc::new(Handlers {
+                session,
+                startup: Arc::new(Open),
+            });
+            tokio::spawn(async move {
+                if let Err(e) = datafusion_postgres::serve_with_handlers(handlers, &options).await {
+                    warn!(error = %e, "SQL endpoint stopped");
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Debug for Open {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Open")
+    }
+}

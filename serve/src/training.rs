@@ -1,0 +1,350 @@
+//! Point-in-time training sets: for every entity row (entity key, timestamp) the latest
+//! feature row of that entity known at that timestamp (`feature_ts <= timestamp`) and not older
+//! than the view's TTL. Rows with no such feature row are kept, with nulls. The join is a
+//! binary search per row over each entity's rows sorted by time.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use deltalake::arrow::compute::{cast, concat_batches, take};
+use deltalake::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::parquet::arrow::ArrowWriter;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use strata_pipelines::{Lake, SessionBuilder};
+use tokio::sync::Mutex;
+
+use crate::views::{FeatureView, resolve};
+use crate::{Error, Result};
+
+/// Formats of the entity rows sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Json,
+    Csv,
+    Parquet,
+}
+
+/// Formats of the training set sent back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Arrow,
+    Parquet,
+    Json,
+}
+
+impl OutputFormat {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "arrow" | "ipc" => Ok(OutputFormat::Arrow),
+            "parquet" => Ok(OutputFormat::Parquet),
+            "json" => Ok(OutputFormat::Json),
+            other => Err(Error::BadRequest(format!(
+                "unknown format '{other}' (arrow, parquet, json)"
+            ))),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Arrow => "application/vnd.apache.arrow.stream",
+            OutputFormat::Parquet => "application/vnd.apache.parquet",
+            OutputFormat::Json => "application/json",
+        }
+    }
+}
+
+/// A view's full history, sorted per entity.
+#[derive(Debug)]
+struct History {
+    version: Option<u64>,
+    /// Feature columns, in the view's order.
+    features: RecordBatch,
+    /// Entity -> (timestamp us, row), ascending by timestamp.
+    index: HashMap<String, Vec<(i64, u32)>>,
+}
+
+#[derive(Debug)]
+pub struct TrainingSets {
+    lake: Lake,
+    cache: Mutex<HashMap<&'static str, Arc<History>>>,
+}
+
+fn ts_us(a: &ArrayRef) -> Result<ArrayRef> {
+    let t = match a.data_type() {
+        DataType::Timestamp(_, _) | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            cast(
+                a,
+                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            )?
+        }
+        DataType::Date32 | DataType::Date64 => cast(
+            a,
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        )?,
+        DataType::Int64 => return Ok(a.clone()),
+        other => {
+            return Err(Error::BadRequest(format!(
+                "the timestamp column has type {other}; send RFC 3339 strings or timestamps"
+            )));
+        }
+    };
+    Ok(cast(&t, &DataType::Int64)?)
+}
+
+impl TrainingSets {
+    pub fn new(lake: Lake) -> Self {
+        Self {
+            lake,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn history(&self, view: &FeatureView) -> Result<Arc<History>> {
+        let name = view.table_name();
+        let table = self.lake.open(&name).await?;
+        let version = table.as_ref().and_then(|t| t.version());
+        let mut cache = self.cache.lock().await;
+        if let Some(h) = cache.get(view.name)
+            && h.version == version
+        {
+            return Ok(h.clone());
+        }
+        let schema = Arc::new(Schema::new(
+            view.features
+                .iter()
+                .map(|f| Field::new(*f, DataType::Float64, true))
+                .collect::<Vec<_>>(),
+        ));
+        let history = match table {
+            None => History {
+                version,
+                features: RecordBatch::new_empty(schema),
+                index: HashMap::new(),
+            },
+            Some(t) => {
+                let ctx = SessionContext::new();
+                SessionBuilder::register(&ctx, &name, &t).await?;
+                let features: Vec<String> =
+                    view.features.iter().map(|f| format!("\"{f}\"")).collect();
+                let batches = ctx
+                    .sql(&format!(
+                        "SELECT CAST({e} AS VARCHAR) AS __entity, {ts} AS __ts, {f} FROM {name}",
+                        e = view.entity,
+                        ts = view.timestamp,
+                        f = features.join(", ")
+                    ))
+                    .await?
+                    .collect()
+                    .await?;
+                let all = if batches.is_empty() {
+                    return Err(Error::Query(format!("{name} returned no batches")));
+                } else {
+                    concat_batches(&batches[0].schema(), &batches)?
+                };
+                let entity = cast(all.column(0), &DataType::Utf8)?;
+                let entity = entity.as_string::<i32>();
+                let ts = ts_us(all.column(1))?;
+                let ts = ts.as_primitive::<Int64Type>();
+                let mut index: HashMap<String, Vec<(i64, u32)>> = HashMap::new();
+                for i in 0..all.num_rows() {
+                    if entity.is_null(i) || ts.is_null(i) {
+                        continue;
+                    }
+                    index
+                        .entry(entity.value(i).to_string())
+                        .or_default()
+                        .push((ts.value(i), u32::try_from(i).unwrap_or(u32::MAX)));
+                }
+                for rows in index.values_mut() {
+                    rows.sort_unstable();
+                }
+                let feature_schema = Arc::new(Schema::new(all.schema().fields()[2..].to_vec()));
+                History {
+                    version,
+                    features: RecordBatch::try_new(feature_schema, all.columns()[2..].to_vec())?,
+                    index,
+                }
+            }
+        };
+        let h = Arc::new(history);
+        cache.insert(view.name, h.clone());
+        Ok(h)
+    }
+
+    /// Join `features` (`view:feature`) onto `rows`, as of each row's `timestamp_column`.
+    pub async fn build(
+        &self,
+        views: &[FeatureView],
+        features: &[String],
+        rows: &RecordBatch,
+        timestamp_column: &str,
+        full_feature_names: bool,
+    ) -> Result<RecordBatch> {
+        let resolved = resolve(views, features)?;
+        let ts_col = rows.column_by_name(timestamp_column).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "entity rows have no '{timestamp_column}' column (the time each row is as of)"
+            ))
+        })?;
+        let ts = ts_us(ts_col)
+            .map_err(|e| Error::BadRequest(format!("column '{timestamp_column}': {e}")))?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let mut fields: Vec<Field> = rows
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut columns: Vec<ArrayRef> = rows.columns().to_vec();
+        // One as-of index per view, shared by its features.
+        let mut picked: HashMap<&str, UInt32Array> = HashMap::new();
+        for (view, _) in &resolved {
+            if picked.contains_key(view.name) {
+                continue;
+            }
+            let entity = rows.column_by_name(view.entity).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "entity rows have no '{}' column (the entity of {})",
+                    view.entity, view.name
+                ))
+            })?;
+            let entity = cast(entity, &DataType::Utf8)?;
+            let entity = entity.as_string::<i32>();
+            let history = self.history(view).await?;
+            let ttl = i64::try_from(view.ttl.as_micros()).unwrap_or(i64::MAX);
+            let idx: UInt32Array = (0..rows.num_rows())
+                .map(|i| {
+                    if entity.is_null(i) || ts.is_null(i) {
+                        return None;
+                    }
+                    let at = ts.value(i);
+                    let hist = history.index.get(entity.value(i))?;
+                    let n = hist.partition_point(|(t, _)| *t <= at);
+                    let (t, row) = *hist.get(n.checked_sub(1)?)?;
+                    (at - t <= ttl).then_some(row)
+                })
+                .collect();
+            let history_cols: Vec<ArrayRef> = history.features.columns().to_vec();
+            for (v, f) in resolved.iter().filter(|(v, _)| v.name == view.name) {
+                let name = v.features[*f];
+                let col = history
+                    .features
+                    .schema()
+                    .index_of(name)
+                    .ok()
+                    .and_then(|j| history_cols.get(j).cloned())
+                    .ok_or_else(|| Error::Query(format!("{} lacks column {name}", v.table)))?;
+                let out = take(col.as_ref(), &idx, None)?;
+                let label = if full_feature_names {
+                    format!("{}__{name}", v.name)
+                } else {
+                    name.to_string()
+                };
+                fields.push(Field::new(label, out.data_type().clone(), true));
+                columns.push(out);
+            }
+            picked.insert(view.name, idx);
+        }
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
+    }
+}
+
+/// Entity rows from a request body.
+pub fn parse_rows(format: InputFormat, body: &[u8]) -> Result<RecordBatch> {
+    let bad = |m: String| Error::BadRequest(format!("entity rows: {m}"));
+    let batches: Vec<RecordBatch> = match format {
+        InputFormat::Json => {
+            let rows: Vec<serde_json::Value> = serde_json::from_slice(body)
+                .map_err(|e| bad(format!("not a JSON array of objects: {e}")))?;
+            return rows_from_json(&rows);
+        }
+        InputFormat::Csv => {
+            let (schema, _) = deltalake::arrow::csv::reader::Format::default()
+                .with_header(true)
+                .infer_schema(Cursor::new(body), Some(1000))
+                .map_err(|e| bad(e.to_string()))?;
+            let reader = deltalake::arrow::csv::ReaderBuilder::new(Arc::new(schema))
+                .with_header(true)
+                .with_batch_size(65_536)
+                .build(Cursor::new(body))
+                .map_err(|e| bad(e.to_string()))?;
+            reader
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| bad(e.to_string()))?
+        }
+        InputFormat::Parquet => {
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(axum::body::Bytes::copy_from_slice(body))
+                    .map_err(|e| bad(e.to_string()))?
+                    .with_batch_size(65_536)
+                    .build()
+                    .map_err(|e| bad(e.to_string()))?;
+            reader
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| bad(e.to_string()))?
+        }
+    };
+    match batches.first() {
+        Some(b) => Ok(concat_batches(&b.schema(), &batches)?),
+        None => Err(bad("no rows".into())),
+    }
+}
+
+/// JSON objects -> a batch, inferring the schema.
+pub fn rows_from_json(rows: &[serde_json::Value]) -> Result<RecordBatch> {
+    if rows.is_empty() {
+        return Err(Error::BadRequest("entity rows: no rows".into()));
+    }
+    if rows.iter().any(|r| !r.is_object()) {
+        return Err(Error::BadRequest(
+            "entity rows: every row must be a JSON object".into(),
+        ));
+    }
+    let schema = deltalake::arrow::json::reader::infer_json_schema_from_iterator(
+        rows.iter().take(1000).map(|r| Ok(r.clone())),
+    )
+    .map_err(|e| Error::BadRequest(format!("entity rows: {e}")))?;
+    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(Arc::new(schema))
+        .build_decoder()
+        .map_err(|e| Error::BadRequest(format!("entity rows: {e}")))?;
+    decoder
+        .serialize(rows)
+        .map_err(|e| Error::BadRequest(format!("entity rows: {e}")))?;
+    decoder
+        .flush()
+        .map_err(|e| Error::BadRequest(format!("entity rows: {e}")))?
+        .ok_or_else(|| Error::BadRequest("entity rows: no rows".into()))
+}
+
+/// A training set in the asked format.
+pub fn encode(format: OutputFormat, batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    match format {
+        OutputFormat::Arrow => {
+            let mut w =
+                deltalake::arrow::ipc::writer::StreamWriter::try_new(&mut buf, &batch.schema())?;
+            w.write(batch)?;
+            w.finish()?;
+        }
+        OutputFormat::Parquet => {
+            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None)?;
+            w.write(batch)?;
+            w.close()?;
+        }
+        OutputFormat::Json => {
+            let mut w = deltalake::arrow::json::writer::ArrayWriter::new(&mut buf);
+            w.write(batch)?;
+            w.finish()?;
+            if buf.is_empty() {
+                buf.extend_from_slice(b"[]");
+            }
+        }
+    }
+    Ok(buf)
+}
