@@ -11,3 +11,4 @@ mod ingest;
 mod orchestrate;
 mod refine;
 mod registry;
+mod serve;
