@@ -23,6 +23,8 @@ pub enum BenchCommand {
     /// Refinement: simulated events through Bronze -> Silver -> Gold, rows/s per stage, and
     /// the Gold daily SQL run by DuckDB on the same Silver Parquet.
     Refine(super::bench_refine::RefineBenchArgs),
+    /// Serving: online feature requests/s and latency, and a 1M-row training set.
+    Serve(super::bench_serve::ServeBenchArgs),
     /// Freshness: event produced -> visible in every Gold table, with `strata run`'s loop.
     Freshness(super::bench_freshness::FreshnessBenchArgs),
 }
@@ -47,6 +49,7 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<()> {
     match cmd {
         BenchCommand::Ingest(args) => ingest(args, config).await,
         BenchCommand::Refine(args) => super::bench_refine::run(args, config).await,
+        BenchCommand::Serve(args) => super::bench_serve::run(args, config).await,
         BenchCommand::Freshness(args) => super::bench_freshness::run(args, config).await,
     }
 }

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod bench_freshness;
 pub mod bench_refine;
+pub mod bench_serve;
 pub mod demo;
 pub mod ingest;
 pub mod maintain;

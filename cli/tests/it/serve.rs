@@ -165,7 +165,11 @@ fn serve_answers_psql_drivers_feast_clients_and_polars() {
     let out = psql(server.pg_port, "wrong", "SELECT 1");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.to_lowercase().contains("password authentication failed"), "{err}");
+    assert!(
+        err.to_lowercase()
+            .contains("password authentication failed"),
+        "{err}"
+    );
 
     let python = python().expect("STRATA_TEST_PYTHON is not set: run the suite with scripts/test");
     let out = Command::new(&python)
