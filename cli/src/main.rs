@@ -96,6 +96,9 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Run SQL over every lake table (layer.table).
     Sql(commands::sql::SqlArgs),
+    /// Feature views and point-in-time training sets.
+    #[command(subcommand)]
+    Features(commands::features::FeaturesCommand),
     /// Serve online features, training sets (HTTP) and SQL (Postgres protocol).
     Serve(commands::serve::ServeArgs),
     /// Serve the Confluent-compatible schema registry backed by the lake.
@@ -206,6 +209,7 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Ingest(args) => commands::ingest::run(args, config).await,
         Command::Simulate(args) => commands::simulate::run(args, config).await,
         Command::Sql(args) => commands::sql::run(args, config).await,
+        Command::Features(cmd) => commands::features::run(cmd, config).await,
         Command::Serve(args) => commands::serve::run(args, config).await,
         Command::Registry(args) => commands::registry::run(args, config).await,
         Command::Quality(args) => commands::quality::run(args, config).await,

@@ -3,6 +3,7 @@ pub mod bench_freshness;
 pub mod bench_refine;
 pub mod bench_serve;
 pub mod demo;
+pub mod features;
 pub mod ingest;
 pub mod maintain;
 pub mod quality;
