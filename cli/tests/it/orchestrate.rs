@@ -97,10 +97,15 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
             .unwrap()
     };
     let mut first = spawn_run(free_port());
-    std::thread::sleep(Duration::from_secs(5));
+    // Kill it mid-stream: once it has written something, while the producer still runs.
+    let t0 = Instant::now();
+    while env.bronze_counts().0 == 0 && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
     let rows_at_kill = env.bronze_counts().0;
     sigkill(&mut first);
-    assert!(rows_at_kill > 0, "the first run wrote nothing in 5 s");
+    assert!(rows_at_kill > 0, "the first run wrote nothing in 60 s");
     // The broker must expire the dead member before a new one can own its partitions.
     std::thread::sleep(Duration::from_secs(9));
     let port = free_port();
