@@ -341,6 +341,93 @@ mod tests {
         assert!(e.contains("not_nul"), "{e}");
     }
 
+    fn doc_section_cells(doc: &str, heading_prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut inside = false;
+        for line in doc.lines() {
+            if line.starts_with("## ") {
+                inside = line.starts_with(heading_prefix);
+                continue;
+            }
+            if inside && line.starts_with("| `") {
+                let cell = line.split('|').nth(1).unwrap_or("");
+                for part in cell.split('`').skip(1).step_by(2) {
+                    out.push(part.split('{').next().unwrap_or(part).to_string());
+                }
+            }
+        }
+        out
+    }
+
+    fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&key, v, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    /// docs/operations.md lists every config key and every metric, and nothing else.
+    #[test]
+    fn operations_doc_matches_the_config_keys_and_metrics() {
+        let doc = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md"),
+        )
+        .unwrap();
+        let documented = doc_section_cells(&doc, "## Configuration");
+        let mut keys = Vec::new();
+        leaves(
+            "",
+            &serde_json::to_value(Config::default()).unwrap(),
+            &mut keys,
+        );
+        let covers = |d: &str, k: &str| {
+            d == k
+                || d.strip_suffix(".*")
+                    .is_some_and(|p| k.starts_with(&format!("{p}.")))
+        };
+        for k in &keys {
+            assert!(
+                documented.iter().any(|d| covers(d, k)),
+                "config key {k} is not in docs/operations.md"
+            );
+        }
+        for d in &documented {
+            assert!(
+                keys.iter().any(|k| covers(d, k)),
+                "docs/operations.md lists {d}, which is not a config key"
+            );
+        }
+
+        let documented: std::collections::BTreeSet<String> =
+            doc_section_cells(&doc, "## Metrics").into_iter().collect();
+        let run = strata_orchestration::RunMetrics::default();
+        let rendered = [
+            strata_ingest::Metrics::default().render(),
+            run.render(),
+            strata_serve::metrics::ServeMetrics::default().render(&[]),
+        ]
+        .join("");
+        let exported: std::collections::BTreeSet<String> = rendered
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            documented, exported,
+            "metrics in docs/operations.md vs /metrics"
+        );
+    }
+
     #[test]
     fn empty_config_is_the_defaults() {
         assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
