@@ -35,20 +35,18 @@ fn split_addr(addr: &str, key: &str) -> Result<(String, u16)> {
     Ok((host.to_string(), port))
 }
 
-/// The feature service and the SQL endpoint, until SIGINT/SIGTERM.
-pub async fn run(args: ServeArgs, mut config: Config) -> Result<()> {
-    if let Some(a) = args.http {
-        config.serve.http_addr = a;
-    }
-    if let Some(a) = args.pg {
-        config.serve.pg_addr = a;
-    }
-    if let Some(r) = args.redis {
-        config.serve.redis_url = Some(r);
-    }
-    let s = &config.serve;
-    let lake = super::lake(&config)?;
-    lake.require_exists()?;
+/// Addresses of running services.
+#[derive(Debug)]
+pub struct Running {
+    pub http: std::net::SocketAddr,
+    pub pg: Option<(String, u16)>,
+}
+
+/// Start the feature service and the SQL endpoint in the background.
+pub async fn start(
+    lake: strata_pipelines::Lake,
+    s: &crate::config::ServeConfig,
+) -> Result<Running> {
     let views = feature_views();
     let store = match &s.redis_url {
         Some(url) => OnlineStore::redis(lake.clone(), views, url).await?,
@@ -70,8 +68,14 @@ pub async fn run(args: ServeArgs, mut config: Config) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on serve.http_addr {}: {e}", s.http_addr))?;
     let http = listener.local_addr()?;
+    let mut pg = None;
     if !s.pg_addr.is_empty() {
-        let (host, port) = split_addr(&s.pg_addr, "serve.pg_addr")?;
+        let (host, mut port) = split_addr(&s.pg_addr, "serve.pg_addr")?;
+        if port == 0 {
+            port = std::net::TcpListener::bind((host.as_str(), 0))?
+                .local_addr()?
+                .port();
+        }
         let credentials = match (&s.pg_user, &s.pg_password) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),
             (None, None) => None,
@@ -86,12 +90,36 @@ pub async fn run(args: ServeArgs, mut config: Config) -> Result<()> {
             },
         )
         .await?;
-        println!("sql: psql -h {host} -p {port} -c \"SELECT * FROM gold.player_features LIMIT 5\"");
+        pg = Some((host, port));
     }
     info!(%http, backend = store.backend_name(), "feature service");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(state)).await {
+            tracing::warn!(error = %e, "feature service stopped");
+        }
+    });
+    Ok(Running { http, pg })
+}
+
+/// The feature service and the SQL endpoint, until SIGINT/SIGTERM.
+pub async fn run(args: ServeArgs, mut config: Config) -> Result<()> {
+    if let Some(a) = args.http {
+        config.serve.http_addr = a;
+    }
+    if let Some(a) = args.pg {
+        config.serve.pg_addr = a;
+    }
+    if let Some(r) = args.redis {
+        config.serve.redis_url = Some(r);
+    }
+    let lake = super::lake(&config)?;
+    lake.require_exists()?;
+    let running = start(lake, &config.serve).await?;
+    if let Some((host, port)) = &running.pg {
+        println!("sql: psql -h {host} -p {port} -c \"SELECT * FROM gold.player_features LIMIT 5\"");
+    }
+    let http = running.http;
     println!("features: http://{http} (OpenAPI: http://{http}/openapi.json)");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(super::shutdown_signal())
-        .await?;
+    super::shutdown_signal().await;
     Ok(())
 }

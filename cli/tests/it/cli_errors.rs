@@ -106,22 +106,96 @@ fn missing_topic_is_a_clear_error() {
     );
 }
 
-/// The README's first command: the demo on embedded defaults, no broker, no setup.
+/// The README's first command: the demo on embedded defaults, no broker, no setup. It
+/// summarises, then keeps running: it serves features and SQL, and stops cleanly on SIGTERM.
 #[test]
-fn demo_runs_on_embedded_defaults() {
+fn demo_runs_on_embedded_defaults_serves_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader, Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let out = strata()
+    let mut child = strata()
         .current_dir(dir.path())
-        .args(["demo", "--count", "800"])
-        .output()
+        .args([
+            "demo",
+            "--count",
+            "800",
+            "--rate",
+            "100",
+            "--http",
+            "127.0.0.1:0",
+            "--pg",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let (mut http, mut pg) = (None, None);
+    for _ in 0..400 {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("features: http://") {
+            http = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(rest) = line.trim().strip_prefix("psql -h ") {
+            let mut parts = rest.split_whitespace();
+            let host = parts.next().unwrap().to_string();
+            let port = parts.nth(1).unwrap().to_string();
+            pg = Some((host, port));
+            break;
+        }
+    }
+    assert!(seen.contains("produced 800 events"), "{seen}");
+    assert!(seen.contains("ingested 800 rows"), "{seen}");
+    assert!(seen.contains("curl -s http://"), "{seen}");
+    let http = http.unwrap_or_else(|| panic!("no features URL in:\n{seen}"));
+    let (host, port) = pg.unwrap_or_else(|| panic!("no psql line in:\n{seen}"));
+
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port,
+            "-w",
+            "-At",
+            "-c",
+            "SELECT count(*) > 0 FROM gold.player_features",
+        ])
+        .output()
+        .expect("psql is not installed: run the suite with scripts/test");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("produced 800 events"), "{stdout}");
-    assert!(stdout.contains("ingested 800 rows"), "{stdout}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "t");
+
+    let body = r#"{"features": ["player_features:sessions_7d"], "entities": {"player_id": ["player-000001"]}}"#;
+    let mut s = std::net::TcpStream::connect(&http).unwrap();
+    write!(s, "POST /get-online-features HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+        "{resp}"
+    );
+    assert!(resp.contains("feature_names"), "{resp}");
+
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(exit.success(), "demo exited with {exit}: {rest}");
+    assert!(rest.contains("stopped:"), "{rest}");
     assert!(dir.path().join("lake/bronze/events/_delta_log").is_dir());
 }
