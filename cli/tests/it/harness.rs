@@ -94,7 +94,7 @@ impl Env {
         let out = Command::new(env!("CARGO_BIN_EXE_strata"))
             .arg("--lake")
             .arg(self.lake())
-            .args(["sql", "--format", "json", query])
+            .args(["sql", "--format", "json", "--", query])
             .output()
             .unwrap();
         assert!(
