@@ -127,29 +127,30 @@ enum Command {
 }
 
 fn init_logging(config: &Config) {
-    let filter = match EnvFilter::try_from_default_env() {
-        Ok(f) => f,
-        Err(_) => {
-            let mut f =
-                EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
-            // The Delta libraries log every log-segment read at info, an error when a table
-            // does not exist yet (expected before the first write), and a warning for the
-            // binary key/value columns they keep no statistics for.
-            for quiet in [
-                "buoyant_kernel=warn",
-                "buoyant_kernel_engine=warn",
-                "buoyant_kernel::snapshot=off",
-                "deltalake_core=warn",
-                "deltalake_core::writer::stats=error",
-                "deltalake_core::operations::merge=error",
-            ] {
-                if let Ok(d) = quiet.parse() {
-                    f = f.add_directive(d);
-                }
-            }
-            f
-        }
+    let (text, mut filter) = match std::env::var("RUST_LOG") {
+        Ok(v) if EnvFilter::try_new(&v).is_ok() => (v.clone(), EnvFilter::new(v)),
+        _ => (
+            config.log.level.clone(),
+            EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info")),
+        ),
     };
+    // The Delta libraries log every log-segment read at info, an error when a table does not
+    // exist yet (expected before the first write), and a warning for the binary key/value
+    // columns they keep no statistics for. Quiet unless the filter names them.
+    if !text.contains("buoyant_kernel") && !text.contains("deltalake") {
+        for quiet in [
+            "buoyant_kernel=warn",
+            "buoyant_kernel_engine=warn",
+            "buoyant_kernel::snapshot=off",
+            "deltalake_core=warn",
+            "deltalake_core::writer::stats=error",
+            "deltalake_core::operations::merge=error",
+        ] {
+            if let Ok(d) = quiet.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

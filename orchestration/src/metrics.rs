@@ -194,15 +194,9 @@ impl RunMetrics {
 /// Anything that renders Prometheus text.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// Serve `/metrics` (every renderer, concatenated) and `/healthz` in the background.
-pub async fn serve(addr: &str, renderers: Vec<Render>) -> Result<SocketAddr> {
-    let err = |source| Error::Metrics {
-        addr: addr.to_string(),
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
-    let local = listener.local_addr().map_err(err)?;
-    let app = Router::new()
+/// `/metrics` (every renderer, concatenated) and `/healthz`.
+pub fn router(renderers: Vec<Render>) -> Router {
+    Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/metrics",
@@ -210,11 +204,27 @@ pub async fn serve(addr: &str, renderers: Vec<Render>) -> Result<SocketAddr> {
                 let r = renderers.clone();
                 async move { r.iter().map(|f| f()).collect::<String>() }
             }),
-        );
+        )
+}
+
+/// Serve `extra` routes beside `/metrics` and `/healthz` in the background.
+pub async fn serve_with(addr: &str, renderers: Vec<Render>, extra: Router) -> Result<SocketAddr> {
+    let err = |source| Error::Metrics {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    let app = router(renderers).merge(extra);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "metrics endpoint stopped");
         }
     });
     Ok(local)
+}
+
+/// Serve `/metrics` (every renderer, concatenated) and `/healthz` in the background.
+pub async fn serve(addr: &str, renderers: Vec<Render>) -> Result<SocketAddr> {
+    serve_with(addr, renderers, Router::new()).await
 }

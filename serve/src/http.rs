@@ -47,6 +47,7 @@ impl Default for HttpSettings {
 }
 
 pub struct AppState {
+    pub lake: strata_pipelines::Lake,
     pub store: Arc<OnlineStore>,
     pub training: Arc<TrainingSets>,
     pub settings: HttpSettings,
@@ -374,6 +375,9 @@ fn route_name(path: &str) -> &'static str {
         "/metrics" => "metrics",
         "/openapi.json" => "openapi",
         p if p.starts_with("/features/") => "features",
+        "/dashboard" => "dashboard",
+        p if p.starts_with("/assets/") => "assets",
+        p if p.starts_with("/api/") => "api",
         _ => "other",
     }
 }
@@ -381,7 +385,11 @@ fn route_name(path: &str) -> &'static str {
 async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let t0 = Instant::now();
     let route = route_name(req.uri().path());
-    let public = matches!(route, "healthz" | "metrics" | "openapi");
+    // The dashboard page and its assets are static; the data behind them (/api) is not.
+    let public = matches!(
+        route,
+        "healthz" | "metrics" | "openapi" | "dashboard" | "assets"
+    );
     let authorized = public
         || s.settings.tokens.is_empty()
         || req
@@ -428,7 +436,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { json_response(&crate::openapi::document()) }),
         )
         .fallback(|| async { Error::NotFound("no such route; see /openapi.json".into()) })
+        .with_state(state.clone())
+        .merge(crate::dashboard::routes(state.lake.clone()))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, guard))
 }

@@ -7,6 +7,7 @@
 //!   every lake table --> DataFusion --> Postgres wire protocol (read-only) --> psql, drivers
 //! ```
 
+pub mod dashboard;
 pub mod error;
 pub mod http;
 pub mod metrics;

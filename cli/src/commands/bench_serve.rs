@@ -196,6 +196,7 @@ pub async fn run(args: ServeBenchArgs, _config: Config) -> Result<()> {
     features(&lake, args.players, args.days).await?;
     let store = OnlineStore::memory(lake.clone(), feature_views()).await?;
     let state = Arc::new(AppState {
+        lake: lake.clone(),
         store,
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings: HttpSettings {

@@ -137,8 +137,13 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
         let (i, r) = (ingest_metrics.clone(), run_metrics.clone());
         vec![Arc::new(move || i.render()), Arc::new(move || r.render())]
     };
-    let addr = strata_orchestration::metrics::serve(&config.run.metrics_addr, renderers).await?;
-    info!(%addr, "metrics on http://{addr}/metrics");
+    let addr = strata_orchestration::metrics::serve_with(
+        &config.run.metrics_addr,
+        renderers,
+        strata_serve::dashboard::routes(lake.clone()),
+    )
+    .await?;
+    info!(%addr, "metrics on http://{addr}/metrics, dashboard on http://{addr}/dashboard");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ingest_task = ingestor.map(|ingestor| {

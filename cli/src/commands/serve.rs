@@ -54,6 +54,7 @@ pub async fn start(
     };
     store.spawn_refresher(Duration::from_millis(s.refresh_ms.max(50)));
     let state = Arc::new(AppState {
+        lake: lake.clone(),
         store: store.clone(),
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings: HttpSettings {

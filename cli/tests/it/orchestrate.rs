@@ -149,6 +149,8 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
         );
     }
     assert!(http_get(port, "/healthz").ends_with("ok\n"));
+    assert!(http_get(port, "/dashboard").contains("<title>Strata</title>"));
+    assert!(http_get(port, "/api/runs").contains("gold.agent_daily"));
     sigterm(&second);
     let exit = second.wait().unwrap();
     assert!(exit.success(), "strata run exited with {exit}");

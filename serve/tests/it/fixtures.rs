@@ -71,6 +71,7 @@ pub fn lake(dir: &std::path::Path) -> Lake {
 
 pub async fn serve(store: Arc<OnlineStore>, lake: &Lake, settings: HttpSettings) -> String {
     let state = Arc::new(AppState {
+        lake: lake.clone(),
         store,
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings,
