@@ -51,10 +51,6 @@ fn bronze_version<'a>(
         if *table == events_table() {
             return Ok(Some(version));
         }
-        if table.layer == "bronze" {
-            // bronze.replayed: replays are not part of this measurement.
-            return Ok(Some(u64::MAX));
-        }
         let Some(spec) = specs.iter().find(|s| &s.output == table) else {
             return Ok(None);
         };
@@ -63,6 +59,10 @@ fn bronze_version<'a>(
                 .await?;
         let mut min: Option<u64> = None;
         for input in &spec.inputs {
+            if input.layer == "bronze" && *input != events_table() {
+                // bronze.replayed: replays are not part of this measurement.
+                continue;
+            }
             let Some(v) = spec.checkpoint(&t, input).await? else {
                 return Ok(None);
             };
