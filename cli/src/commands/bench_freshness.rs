@@ -5,6 +5,7 @@
 //! checkpoints down to the Bronze version they include, and the Bronze offsets stored at that
 //! version: a batch is visible in Gold when every Gold table includes its last offset.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,72 +41,110 @@ pub struct FreshnessBenchArgs {
     external_broker: bool,
 }
 
-/// The Bronze version `table@version` includes, through its checkpoints (min over inputs).
-fn bronze_version<'a>(
-    lake: &'a Lake,
-    specs: &'a [JobSpec],
-    table: &'a TableName,
-    version: u64,
-) -> BoxFuture<'a, Result<Option<u64>>> {
-    Box::pin(async move {
-        if *table == events_table() {
-            return Ok(Some(version));
-        }
-        let Some(spec) = specs.iter().find(|s| &s.output == table) else {
-            return Ok(None);
-        };
-        let t =
-            strata_pipelines::deltalake::open_table_with_version(lake.table_url(table)?, version)
-                .await?;
-        let mut min: Option<u64> = None;
-        for input in &spec.inputs {
-            if input.layer == "bronze" && *input != events_table() {
-                // bronze.replayed: replays are not part of this measurement.
-                continue;
+/// Follows each Gold table's checkpoints down to Bronze. Table versions never change, so what
+/// a (table, version) includes is computed once; only the Gold tables' latest versions are
+/// read on every look, incrementally.
+#[derive(Default)]
+struct Observer {
+    latest: HashMap<TableName, strata_pipelines::deltalake::DeltaTable>,
+    includes: HashMap<(TableName, u64), Option<u64>>,
+    offsets: HashMap<u64, Option<i64>>,
+}
+
+impl Observer {
+    /// The Bronze version `table@version` includes (min over its inputs).
+    fn bronze_version<'a>(
+        &'a mut self,
+        lake: &'a Lake,
+        specs: &'a [JobSpec],
+        table: &'a TableName,
+        version: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>>> {
+        Box::pin(async move {
+            if *table == events_table() {
+                return Ok(Some(version));
             }
-            let Some(v) = spec.checkpoint(&t, input).await? else {
+            if let Some(known) = self.includes.get(&(table.clone(), version)) {
+                return Ok(*known);
+            }
+            let Some(spec) = specs.iter().find(|s| &s.output == table) else {
                 return Ok(None);
             };
-            let Some(b) = bronze_version(lake, specs, input, v).await? else {
+            let t = strata_pipelines::deltalake::open_table_with_version(
+                lake.table_url(table)?,
+                version,
+            )
+            .await?;
+            let mut min: Option<u64> = None;
+            for input in &spec.inputs {
+                if input.layer == "bronze" && *input != events_table() {
+                    // bronze.replayed: replays are not part of this measurement.
+                    continue;
+                }
+                let Some(v) = spec.checkpoint(&t, input).await? else {
+                    min = None;
+                    break;
+                };
+                let Some(b) = self.bronze_version(lake, specs, input, v).await? else {
+                    min = None;
+                    break;
+                };
+                min = Some(min.map_or(b, |m| m.min(b)));
+            }
+            self.includes.insert((table.clone(), version), min);
+            Ok(min)
+        })
+    }
+
+    /// The last Bronze offset of the partition that every Gold table includes.
+    async fn visible_offset(
+        &mut self,
+        lake: &Lake,
+        specs: &[JobSpec],
+        group: &str,
+        key: &PartitionKey,
+    ) -> Result<Option<i64>> {
+        let mut min: Option<u64> = None;
+        for s in specs.iter().filter(|s| s.output.layer == "gold") {
+            let version = match self.latest.get_mut(&s.output) {
+                Some(t) => {
+                    t.update_incremental(None).await?;
+                    t.version()
+                }
+                None => match lake.open(&s.output).await? {
+                    Some(t) => {
+                        let v = t.version();
+                        self.latest.insert(s.output.clone(), t);
+                        v
+                    }
+                    None => return Ok(None),
+                },
+            };
+            let Some(v) = version else {
+                return Ok(None);
+            };
+            let Some(b) = self.bronze_version(lake, specs, &s.output, v).await? else {
                 return Ok(None);
             };
             min = Some(min.map_or(b, |m| m.min(b)));
         }
-        Ok(min)
-    })
-}
-
-/// The last Bronze offset of the partition that every Gold table includes.
-async fn visible_offset(
-    lake: &Lake,
-    specs: &[JobSpec],
-    group: &str,
-    key: &PartitionKey,
-) -> Result<Option<i64>> {
-    let mut min: Option<u64> = None;
-    for s in specs.iter().filter(|s| s.output.layer == "gold") {
-        let Some(t) = lake.open(&s.output).await? else {
+        let Some(b) = min else {
             return Ok(None);
         };
-        let Some(v) = t.version() else {
-            return Ok(None);
-        };
-        let Some(b) = bronze_version(lake, specs, &s.output, v).await? else {
-            return Ok(None);
-        };
-        min = Some(min.map_or(b, |m| m.min(b)));
-    }
-    let Some(b) = min else {
-        return Ok(None);
-    };
-    let bronze =
-        strata_pipelines::deltalake::open_table_with_version(lake.table_url(&events_table())?, b)
-            .await?;
-    Ok(
-        txn_version(&bronze, &events_table(), &offset_app_id(group, key))
+        if let Some(o) = self.offsets.get(&b) {
+            return Ok(*o);
+        }
+        let bronze = strata_pipelines::deltalake::open_table_with_version(
+            lake.table_url(&events_table())?,
+            b,
+        )
+        .await?;
+        let o = txn_version(&bronze, &events_table(), &offset_app_id(group, key))
             .await?
-            .and_then(|o| i64::try_from(o).ok()),
-    )
+            .and_then(|o| i64::try_from(o).ok());
+        self.offsets.insert(b, o);
+        Ok(o)
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -232,6 +271,7 @@ pub async fn run(args: FreshnessBenchArgs, mut config: Config) -> Result<()> {
     let specs: Vec<JobSpec> = platform_jobs().iter().map(|j| j.spec()).collect();
     let key = PartitionKey::new(topic.clone(), 0);
     let mut latencies: Vec<(f64, u64)> = Vec::new();
+    let mut observer = Observer::default();
     let mut next = 0usize;
     let mut deadline = None;
     loop {
@@ -246,7 +286,10 @@ pub async fn run(args: FreshnessBenchArgs, mut config: Config) -> Result<()> {
             eprintln!("gave up: {} of {} batches visible", next, all.len());
             break;
         }
-        if let Some(off) = visible_offset(&lake, &specs, &config.kafka.group, &key).await? {
+        if let Some(off) = observer
+            .visible_offset(&lake, &specs, &config.kafka.group, &key)
+            .await?
+        {
             let now = Instant::now();
             while next < all.len() && all[next].0 <= off {
                 latencies.push(((now - all[next].1).as_secs_f64(), all[next].2));
