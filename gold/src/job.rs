@@ -214,14 +214,7 @@ impl GoldJob {
         days: &BTreeSet<String>,
         props: CommitProperties,
     ) -> Result<(usize, Option<u64>)> {
-        let list = if days.is_empty() {
-            "NULL".to_string()
-        } else {
-            days.iter()
-                .map(|d| format!("DATE '{d}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = strata_silver::day_list(days);
 
         // Query exactly the input versions whose increments were read.
         let ctx = SessionContext::new();

@@ -77,35 +77,52 @@ pub struct MaintainReport {
     pub files_vacuumed: usize,
 }
 
-/// Data files and rows in the table's current version.
-pub fn files_and_rows(table: &DeltaTable) -> Result<(usize, u64)> {
+/// Data files, rows, and files smaller than `small_below` bytes in the table's current
+/// version (one read of its add actions).
+fn file_stats(table: &DeltaTable, small_below: u64) -> Result<(usize, u64, usize)> {
     let adds = table
         .snapshot()
         .and_then(|s| s.add_actions_table(true))
         .map_err(|e| Error::delta(table.table_url(), e))?;
-    let rows = adds
-        .column_by_name("num_records")
-        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        .map(|a| {
-            (0..a.len())
-                .filter(|&i| a.is_valid(i))
-                .map(|i| u64::try_from(a.value(i)).unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
-    Ok((adds.num_rows(), rows))
+    let int = |c: &str| {
+        adds.column_by_name(c)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .cloned()
+    };
+    let rows = int("num_records").map_or(0, |a| {
+        (0..a.len())
+            .filter(|&i| a.is_valid(i))
+            .map(|i| u64::try_from(a.value(i)).unwrap_or(0))
+            .sum()
+    });
+    let small = int("size_bytes").map_or(adds.num_rows(), |a| {
+        (0..a.len())
+            .filter(|&i| u64::try_from(a.value(i)).unwrap_or(0) < small_below)
+            .count()
+    });
+    Ok((adds.num_rows(), rows, small))
+}
+
+/// Data files and rows in the table's current version.
+pub fn files_and_rows(table: &DeltaTable) -> Result<(usize, u64)> {
+    file_stats(table, 0).map(|(files, rows, _)| (files, rows))
+}
+
+/// The files of the table's `_delta_log` (commits, checkpoints) with their metadata.
+pub async fn log_files(table: &DeltaTable) -> Result<Vec<deltalake::ObjectMeta>> {
+    let store = table.log_store().object_store(None);
+    let prefix = deltalake::Path::from("_delta_log");
+    store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| Error::delta(table.table_url(), e.into()))
 }
 
 /// The version of the newest checkpoint in the table's log, if any.
 pub async fn last_checkpoint(table: &DeltaTable) -> Result<Option<u64>> {
-    let store = table.log_store().object_store(None);
-    let prefix = deltalake::Path::from("_delta_log");
-    let metas: Vec<deltalake::ObjectMeta> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| Error::delta(table.table_url(), e.into()))?;
-    Ok(metas
+    Ok(log_files(table)
+        .await?
         .iter()
         .filter_map(|m| {
             let name = m.location.filename()?;
@@ -124,7 +141,7 @@ pub async fn maintain_table(
 ) -> Result<MaintainReport> {
     settings.validate()?;
     let mut table = lake.open_existing(name).await?;
-    let (files_before, _) = files_and_rows(&table)?;
+    let (files_before, _, small) = file_stats(&table, settings.target_file_bytes)?;
     let mut report = MaintainReport {
         table: name.to_string(),
         files_before,
@@ -132,7 +149,6 @@ pub async fn maintain_table(
     };
     if settings.compact {
         // Only worth a commit when enough small files have gathered.
-        let small = count_small_files(&table, settings.target_file_bytes)?;
         if small >= settings.min_small_files {
             let target =
                 NonZeroU64::new(settings.target_file_bytes.max(1)).unwrap_or(NonZeroU64::MIN);
@@ -176,20 +192,4 @@ pub async fn maintain_table(
     info!(table = %name, compacted = report.files_compacted, written = report.files_written,
           checkpoint = ?report.checkpoint_version, vacuumed = report.files_vacuumed, "maintained");
     Ok(report)
-}
-
-fn count_small_files(table: &DeltaTable, target: u64) -> Result<usize> {
-    let adds = table
-        .snapshot()
-        .and_then(|s| s.add_actions_table(true))
-        .map_err(|e| Error::delta(table.table_url(), e))?;
-    let Some(sizes) = adds
-        .column_by_name("size_bytes")
-        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-    else {
-        return Ok(adds.num_rows());
-    };
-    Ok((0..sizes.len())
-        .filter(|&i| u64::try_from(sizes.value(i)).unwrap_or(0) < target)
-        .count())
 }

@@ -8,18 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use deltalake::DeltaTable;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use strata_pipelines::{Lake, TableName};
+use strata_pipelines::{Lake, TableName, TableVersions};
 use tracing::{info, warn};
 
+use crate::Result;
 use crate::dag::Dag;
 use crate::error::JobFailure;
 use crate::job::{Job, JobOutput};
 use crate::metrics::RunMetrics;
 use crate::runs::{self, RunRecord, RunStatus};
-use crate::{Error, Result};
 
 /// Exponential backoff for retryable failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +113,7 @@ pub struct Runner {
     settings: RunSettings,
     metrics: Arc<RunMetrics>,
     state: Vec<JobState>,
-    tables: BTreeMap<TableName, DeltaTable>,
+    versions: TableVersions,
 }
 
 impl std::fmt::Debug for Runner {
@@ -159,13 +158,13 @@ impl Runner {
         let dag = Dag::new(jobs.iter().map(|j| j.spec()).collect())?;
         let state = jobs.iter().map(|_| JobState::default()).collect();
         Ok(Self {
+            versions: TableVersions::new(lake.clone()),
             lake,
             jobs,
             dag,
             settings,
             metrics,
             state,
-            tables: BTreeMap::new(),
         })
     }
 
@@ -177,30 +176,10 @@ impl Runner {
         self.metrics.clone()
     }
 
-    /// The latest version of a table, cheaply (one log listing, no snapshot replay).
-    async fn latest_version(&mut self, name: &TableName) -> Result<Option<u64>> {
-        if !self.tables.contains_key(name) {
-            match self.lake.open(name).await? {
-                Some(t) => {
-                    self.tables.insert(name.clone(), t);
-                }
-                None => return Ok(None),
-            }
-        }
-        match self.tables.get(name) {
-            Some(t) => t
-                .get_latest_version()
-                .await
-                .map(Some)
-                .map_err(|e| Error::delta(name, e)),
-            None => Ok(None),
-        }
-    }
-
     async fn input_versions(&mut self, i: usize) -> Result<BTreeMap<TableName, Option<u64>>> {
         let mut out = BTreeMap::new();
         for input in self.dag.spec(i).inputs.clone() {
-            let v = self.latest_version(&input).await?;
+            let v = self.versions.latest(&input).await?;
             out.insert(input, v);
         }
         Ok(out)

@@ -9,13 +9,12 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
-use futures::TryStreamExt;
 use strata_pipelines::{Lake, SessionBuilder, TableName};
 
 use crate::job::Job;
-use crate::maintain::files_and_rows;
+use crate::maintain::{files_and_rows, log_files};
 use crate::runs::runs_table;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The last run of a job, from `_strata.runs`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,14 +41,8 @@ pub struct TableStatus {
 
 /// Commit files of a table and when each was written, by version.
 async fn commit_times(table: &DeltaTable) -> Result<BTreeMap<u64, DateTime<Utc>>> {
-    let store = table.log_store().object_store(None);
-    let prefix = deltalake::Path::from("_delta_log");
-    let metas: Vec<deltalake::ObjectMeta> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| Error::delta(table.table_url(), e.into()))?;
-    Ok(metas
+    Ok(log_files(table)
+        .await?
         .into_iter()
         .filter_map(|m| {
             let name = m.location.filename()?;

@@ -218,6 +218,44 @@ impl Lake {
     }
 }
 
+/// Latest versions of tables, cheaply: a table is opened once (when it exists), then each
+/// check is one log listing rather than a snapshot replay. For pollers (the scheduler, the
+/// online store, the SQL endpoint) that look every second.
+#[derive(Debug)]
+pub struct TableVersions {
+    lake: Lake,
+    tables: std::collections::BTreeMap<TableName, DeltaTable>,
+}
+
+impl TableVersions {
+    pub fn new(lake: Lake) -> Self {
+        Self {
+            lake,
+            tables: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// The newest committed version; `None` while the table does not exist.
+    pub async fn latest(&mut self, name: &TableName) -> Result<Option<u64>> {
+        if !self.tables.contains_key(name) {
+            match self.lake.open(name).await? {
+                Some(t) => {
+                    self.tables.insert(name.clone(), t);
+                }
+                None => return Ok(None),
+            }
+        }
+        match self.tables.get(name) {
+            Some(t) => t
+                .get_latest_version()
+                .await
+                .map(Some)
+                .map_err(|e| Error::delta(name, e)),
+            None => Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,5 +18,5 @@ pub use changes::{AddedFile, Increment, increment};
 pub use deltalake;
 pub use error::{Error, Result};
 pub use job::{JobSpec, JobSpecBuilder, txn_version};
-pub use lake::{Lake, TableName};
+pub use lake::{Lake, TableName, TableVersions};
 pub use session::SessionBuilder;

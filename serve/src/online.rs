@@ -12,7 +12,7 @@ use deltalake::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use deltalake::datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_pipelines::{Lake, SessionBuilder};
+use strata_pipelines::{Lake, SessionBuilder, TableVersions};
 use tracing::{info, warn};
 
 use crate::views::FeatureView;
@@ -41,6 +41,7 @@ enum Backend {
 
 pub struct OnlineStore {
     lake: Lake,
+    versions: tokio::sync::Mutex<TableVersions>,
     views: Vec<FeatureView>,
     backend: Backend,
     state: RwLock<HashMap<&'static str, Arc<ViewState>>>,
@@ -150,6 +151,7 @@ impl OnlineStore {
     /// An in-memory store, loaded now.
     pub async fn memory(lake: Lake, views: Vec<FeatureView>) -> Result<Arc<Self>> {
         let s = Arc::new(Self {
+            versions: tokio::sync::Mutex::new(TableVersions::new(lake.clone())),
             lake,
             views,
             backend: Backend::Memory,
@@ -173,6 +175,7 @@ impl OnlineStore {
         })?
         .map_err(redis_err(url))?;
         let s = Arc::new(Self {
+            versions: tokio::sync::Mutex::new(TableVersions::new(lake.clone())),
             lake,
             views,
             backend: Backend::Redis {
@@ -204,10 +207,12 @@ impl OnlineStore {
     pub async fn refresh(&self) -> Result<bool> {
         let mut changed = false;
         for view in &self.views {
-            let latest = match self.lake.open(&view.table_name()).await? {
-                Some(t) => t.version(),
-                None => None,
-            };
+            let latest = self
+                .versions
+                .lock()
+                .await
+                .latest(&view.table_name())
+                .await?;
             let current = self
                 .state
                 .read()

@@ -27,7 +27,7 @@ use deltalake::datafusion::common::ParamValues;
 use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::datafusion::sql::sqlparser::ast::Statement;
-use strata_pipelines::{Lake, SessionBuilder, TableName};
+use strata_pipelines::{Lake, SessionBuilder, TableName, TableVersions};
 use tracing::{info, warn};
 
 use crate::{Error, Result};
@@ -167,17 +167,22 @@ impl<S: StartupHandler + 'static> PgWireServerHandlers for Handlers<S> {
 async fn register_tables(
     lake: &Lake,
     ctx: &SessionContext,
-    seen: &mut HashMap<TableName, Option<u64>>,
+    versions: &mut TableVersions,
+    seen: &mut HashMap<TableName, u64>,
 ) -> Result<()> {
     for name in lake.discover() {
+        // A log listing per table; a table is opened only when its version moved.
+        let Some(latest) = versions.latest(&name).await? else {
+            continue;
+        };
+        if seen.get(&name) == Some(&latest) {
+            continue;
+        }
         let Some(table) = lake.open(&name).await? else {
             continue;
         };
-        if seen.get(&name) == Some(&table.version()) {
-            continue;
-        }
         SessionBuilder::register(ctx, &name, &table).await?;
-        seen.insert(name, table.version());
+        seen.insert(name, table.version().unwrap_or(latest));
     }
     Ok(())
 }
@@ -189,7 +194,8 @@ pub async fn serve(lake: Lake, settings: PgSettings) -> Result<()> {
         SessionConfig::new().with_information_schema(true),
     ));
     let mut seen = HashMap::new();
-    register_tables(&lake, &ctx, &mut seen).await?;
+    let mut versions = TableVersions::new(lake.clone());
+    register_tables(&lake, &ctx, &mut versions, &mut seen).await?;
     setup_pg_catalog(&ctx, "datafusion", Arc::new(AuthManager::default()))
         .map_err(|e| Error::Query(e.to_string()))?;
     {
@@ -197,7 +203,7 @@ pub async fn serve(lake: Lake, settings: PgSettings) -> Result<()> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Err(e) = register_tables(&lake, &ctx, &mut seen).await {
+                if let Err(e) = register_tables(&lake, &ctx, &mut versions, &mut seen).await {
                     warn!(error = %e, "SQL endpoint: refreshing tables failed");
                 }
             }

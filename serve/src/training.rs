@@ -13,7 +13,7 @@ use deltalake::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use strata_pipelines::{Lake, SessionBuilder};
+use strata_pipelines::{Lake, SessionBuilder, TableVersions};
 use tokio::sync::Mutex;
 
 use crate::views::{FeatureView, resolve};
@@ -69,6 +69,7 @@ struct History {
 #[derive(Debug)]
 pub struct TrainingSets {
     lake: Lake,
+    versions: Mutex<TableVersions>,
     cache: Mutex<HashMap<&'static str, Arc<History>>>,
 }
 
@@ -97,6 +98,7 @@ fn ts_us(a: &ArrayRef) -> Result<ArrayRef> {
 impl TrainingSets {
     pub fn new(lake: Lake) -> Self {
         Self {
+            versions: Mutex::new(TableVersions::new(lake.clone())),
             lake,
             cache: Mutex::new(HashMap::new()),
         }
@@ -104,14 +106,16 @@ impl TrainingSets {
 
     async fn history(&self, view: &FeatureView) -> Result<Arc<History>> {
         let name = view.table_name();
-        let table = self.lake.open(&name).await?;
-        let version = table.as_ref().and_then(|t| t.version());
+        // A log listing per request; the table is read only when its version moved.
+        let version = self.versions.lock().await.latest(&name).await?;
         let mut cache = self.cache.lock().await;
         if let Some(h) = cache.get(view.name)
             && h.version == version
         {
             return Ok(h.clone());
         }
+        let table = self.lake.open(&name).await?;
+        let version = table.as_ref().and_then(|t| t.version());
         let schema = Arc::new(Schema::new(
             view.features
                 .iter()
