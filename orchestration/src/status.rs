@@ -11,10 +11,10 @@ use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 use strata_pipelines::{Lake, SessionBuilder, TableName};
 
+use crate::Result;
 use crate::job::Job;
 use crate::maintain::{files_and_rows, log_files};
 use crate::runs::runs_table;
-use crate::Result;
 
 /// The last run of a job, from `_strata.runs`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
