@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
@@ -150,7 +151,10 @@ impl Lake {
     }
 
     /// Open a table, creating it empty (version 0) with the given schema when missing. Safe
-    /// when several processes race to create it: the loser opens the winner's table.
+    /// when several writers race to create it: the loser opens the winner's table. The create
+    /// commit gets no retries, because delta-rs re-commits a create that lost version 0 as a
+    /// later version carrying a second metadata action, which then fails every append that
+    /// had read version 0.
     pub async fn ensure_table(
         &self,
         name: &TableName,
@@ -177,6 +181,7 @@ impl Lake {
             .with_save_mode(SaveMode::Append)
             .with_table_name(name.to_string())
             .with_partition_columns(partition_columns.iter().map(|c| c.to_string()))
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await;
         match created {
             Ok(t) => Ok(t),
@@ -283,5 +288,43 @@ mod tests {
         let lake = Lake::new("/nonexistent/strata-lake").unwrap();
         let err = lake.require_exists().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/strata-lake"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_creators_leave_one_table_that_every_writer_can_append_to() {
+        use deltalake::arrow::array::Int64Array;
+        use deltalake::arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+        let name: TableName = "_strata.race".parse().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let writers = (0..8i64).map(|n| {
+            let (lake, name, schema) = (lake.clone(), name.clone(), schema.clone());
+            tokio::spawn(async move {
+                let table = lake.ensure_table(&name, schema.clone(), &[]).await?;
+                let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![n]))])
+                    .unwrap();
+                table
+                    .write(vec![batch])
+                    .with_save_mode(SaveMode::Append)
+                    .await
+                    .map_err(|e| Error::delta(&name, e))
+            })
+        });
+        for w in futures::future::join_all(writers).await {
+            w.unwrap().unwrap();
+        }
+        let log = dir.path().join("_strata/race/_delta_log");
+        let mut metadata_commits = 0;
+        let mut appended = 0;
+        for entry in std::fs::read_dir(log).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            metadata_commits += usize::from(text.contains("\"metaData\""));
+            appended += text.matches("\"add\"").count();
+        }
+        assert_eq!(metadata_commits, 1);
+        assert_eq!(appended, 8);
     }
 }
