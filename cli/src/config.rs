@@ -244,13 +244,59 @@ impl MaintenanceConfig {
 pub struct LakeConfig {
     /// Local directory or object-store URI (`s3://bucket/prefix`).
     pub uri: String,
+    /// S3 and S3-compatible stores. Credentials come from the environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, profiles, instance
+    /// roles), never from this file.
+    pub s3: S3Config,
 }
 
 impl Default for LakeConfig {
     fn default() -> Self {
         Self {
             uri: "./lake".into(),
+            s3: S3Config::default(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2, ...); unset: AWS.
+    pub endpoint: Option<String>,
+    /// Region; unset: `AWS_REGION` or the SDK's default.
+    pub region: Option<String>,
+    /// Allow `http://` endpoints (tests, private networks).
+    pub allow_http: bool,
+}
+
+impl LakeConfig {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(e) = &self.s3.endpoint {
+            let url = url::Url::parse(e)
+                .map_err(|err| anyhow::anyhow!("invalid config: lake.s3.endpoint '{e}': {err}"))?;
+            if url.scheme() == "http" && !self.s3.allow_http {
+                anyhow::bail!(
+                    "invalid config: lake.s3.endpoint '{e}' is plain http; set lake.s3.allow_http = true to allow it"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// delta-rs storage options for the lake; empty for a local one.
+    pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
+        let mut out = std::collections::HashMap::new();
+        if let Some(e) = &self.s3.endpoint {
+            out.insert("aws_endpoint".into(), e.clone());
+        }
+        if let Some(r) = &self.s3.region {
+            out.insert("aws_region".into(), r.clone());
+        }
+        if self.s3.allow_http {
+            out.insert("aws_allow_http".into(), "true".into());
+        }
+        out
     }
 }
 
@@ -309,6 +355,35 @@ mod tests {
         config.maintenance.validate().unwrap();
         assert_eq!(config.run.sla_s.get("gold.agent_daily"), Some(&120));
         assert_eq!(config.quality.expectations().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn s3_settings_are_checked_and_become_storage_options() {
+        let c = Config::parse(
+            "[lake]\nuri = \"s3://b/p\"\n[lake.s3]\nendpoint = \"http://127.0.0.1:9000\"\n",
+            "t",
+        )
+        .unwrap();
+        let e = c.lake.validate().unwrap_err().to_string();
+        assert!(e.contains("lake.s3.allow_http"), "{e}");
+        let c = Config::parse(
+            "[lake.s3]\nendpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\nallow_http = true\n",
+            "t",
+        )
+        .unwrap();
+        c.lake.validate().unwrap();
+        let o = c.lake.storage_options();
+        assert_eq!(o["aws_endpoint"], "http://127.0.0.1:9000");
+        assert_eq!(o["aws_region"], "eu-west-1");
+        assert_eq!(o["aws_allow_http"], "true");
+        let e = Config::parse("[lake.s3]\nendpoint = \"not a url\"\n", "t")
+            .unwrap()
+            .lake
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lake.s3.endpoint"), "{e}");
+        assert!(Config::parse("[lake.s3]\nbucket = \"x\"\n", "t").is_err());
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl CommonArgs {
         if let Some(f) = self.log_format {
             config.log.format = f;
         }
+        config.lake.validate()?;
         config.run.validate()?;
         config.quality.expectations()?;
         config.maintenance.validate()?;

@@ -202,7 +202,7 @@ fn classify_lake(e: &strata_pipelines::Error) -> (ErrorDomain, bool) {
     match e {
         P::Delta { source, .. } => classify_delta(source),
         P::Query(q) => classify_query(q),
-        P::CreateLake { .. } => (ErrorDomain::External, true),
+        P::CreateLake { .. } | P::RemoveLayer { .. } => (ErrorDomain::External, true),
         P::InvalidLake { .. }
         | P::MissingLake { .. }
         | P::InvalidTableName(_)

@@ -107,7 +107,7 @@ pub async fn status(
     let mut out = Vec::new();
     let mut times: BTreeMap<TableName, BTreeMap<u64, DateTime<Utc>>> = BTreeMap::new();
     let mut tables: BTreeMap<TableName, DeltaTable> = BTreeMap::new();
-    for name in lake.discover() {
+    for name in lake.discover().await? {
         if let Some(t) = lake.open(&name).await? {
             times.insert(name.clone(), commit_times(&t).await?);
             tables.insert(name, t);

@@ -14,6 +14,8 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot remove the {layer} layer: {reason}")]
+    RemoveLayer { layer: String, reason: String },
     #[error("invalid table name '{0}': expected layer.table, e.g. bronze.events")]
     InvalidTableName(String),
     #[error("table {table} does not exist in the lake at {lake}")]

@@ -1,12 +1,16 @@
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
 use crate::{Error, Result};
@@ -53,10 +57,13 @@ impl FromStr for TableName {
 }
 
 /// The lake: one root URI under which every table lives. A local directory by default;
-/// any object_store URI (`s3://...`) otherwise.
+/// an S3-compatible bucket (`s3://bucket/prefix`) otherwise.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: Url,
+    /// delta-rs storage options (`aws_endpoint`, `aws_region`, ...). Credentials are not kept
+    /// here: they come from the environment or the instance, as for every AWS client.
+    options: HashMap<String, String>,
 }
 
 impl Lake {
@@ -86,7 +93,24 @@ impl Lake {
             };
             Url::from_directory_path(&abs).map_err(|()| invalid("not an absolute path".into()))?
         };
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            options: HashMap::new(),
+        })
+    }
+
+    /// Storage options for an object-store lake, in delta-rs' keys.
+    pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// parse_table_uri fails fast, with InvalidTableLocation, on a missing local table.
+    fn builder(&self, name: &TableName) -> Result<Result<DeltaTableBuilder, DeltaTableError>> {
+        let url = self.table_url(name)?;
+        Ok(deltalake::table::builder::parse_table_uri(url)
+            .and_then(DeltaTableBuilder::from_url)
+            .map(|b| b.with_storage_options(self.options.clone())))
     }
 
     pub fn root(&self) -> &Url {
@@ -132,14 +156,27 @@ impl Lake {
 
     /// Open a table at its latest version; `None` when it does not exist yet.
     pub async fn open(&self, name: &TableName) -> Result<Option<DeltaTable>> {
-        let url = self.table_url(name)?;
-        match deltalake::open_table(url).await {
+        let loaded = match self.builder(name)? {
+            Ok(b) => b.load().await,
+            Err(e) => Err(e),
+        };
+        match loaded {
             Ok(t) => Ok(Some(t)),
             Err(DeltaTableError::NotATable(_)) | Err(DeltaTableError::InvalidTableLocation(_)) => {
                 Ok(None)
             }
             Err(e) => Err(Error::delta(name, e)),
         }
+    }
+
+    /// A table as of an earlier version (time travel).
+    pub async fn open_at(&self, name: &TableName, version: u64) -> Result<DeltaTable> {
+        let builder = self.builder(name)?.map_err(|e| Error::delta(name, e))?;
+        builder
+            .with_version(version)
+            .load()
+            .await
+            .map_err(|e| Error::delta(format!("{name}@v{version}"), e))
     }
 
     /// Open a table, failing with a clear message when it does not exist.
@@ -165,7 +202,6 @@ impl Lake {
             return Ok(t);
         }
         self.ensure_root()?;
-        let url = self.table_url(name)?;
         if let Some(p) = self.local_path() {
             let dir = p.join(&name.layer).join(&name.table);
             std::fs::create_dir_all(&dir).map_err(|source| Error::CreateLake {
@@ -173,8 +209,9 @@ impl Lake {
                 source,
             })?;
         }
-        let table = DeltaTable::try_from_url(url)
-            .await
+        let table = self
+            .builder(name)?
+            .and_then(DeltaTableBuilder::build)
             .map_err(|e| Error::delta(name, e))?;
         let created = table
             .write(vec![RecordBatch::new_empty(schema)])
@@ -193,33 +230,85 @@ impl Lake {
         }
     }
 
-    /// Every table in a local lake (`LAKE/layer/table/_delta_log`), sorted.
-    pub fn discover(&self) -> Vec<TableName> {
-        let Some(root) = self.local_path() else {
-            return Vec::new();
+    /// Remove every table of a layer (files and logs). Only for projections that a replay
+    /// rebuilds: Bronze is never passed here.
+    pub async fn drop_layer(&self, layer: &str) -> Result<()> {
+        if let Some(root) = self.local_path() {
+            let dir = root.join(layer);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| Error::RemoveLayer {
+                    layer: layer.to_string(),
+                    reason: source.to_string(),
+                })?;
+            }
+            return Ok(());
+        }
+        let failed = |e: deltalake::ObjectStoreError| Error::RemoveLayer {
+            layer: layer.to_string(),
+            reason: e.to_string(),
+        };
+        let store = self.store()?;
+        let prefix = deltalake::Path::from(layer);
+        let paths = store.list(Some(&prefix)).map_ok(|m| m.location).boxed();
+        store
+            .delete_stream(paths)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// The object store rooted at the lake.
+    fn store(&self) -> Result<Arc<dyn deltalake::ObjectStore>> {
+        Ok(DeltaTableBuilder::from_url(self.root.clone())
+            .map_err(|e| Error::delta(self.root(), e))?
+            .with_storage_options(self.options.clone())
+            .build_storage()
+            .map_err(|e| Error::delta(self.root(), e))?
+            .object_store(None))
+    }
+
+    /// Every table in the lake (`layer/table/_delta_log`), sorted. Lists the store, so it
+    /// works the same on a local directory and on a bucket.
+    pub async fn discover(&self) -> Result<Vec<TableName>> {
+        if self.local_path().is_some_and(|p| !p.is_dir()) {
+            return Ok(Vec::new());
+        }
+        let lake_err = |e: deltalake::ObjectStoreError| Error::delta(self.root(), e.into());
+        let store = self.store()?;
+        let dirs = |listing: deltalake::logstore::object_store::ListResult| {
+            listing
+                .common_prefixes
+                .into_iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect::<Vec<_>>()
         };
         let mut out = Vec::new();
-        let Ok(layers) = std::fs::read_dir(&root) else {
-            return out;
-        };
-        for layer in layers.flatten() {
-            let Ok(tables) = std::fs::read_dir(layer.path()) else {
+        for layer in dirs(store.list_with_delimiter(None).await.map_err(lake_err)?) {
+            if !valid_ident(&layer) {
                 continue;
-            };
-            for table in tables.flatten() {
-                if table.path().join("_delta_log").is_dir() {
-                    let (l, t) = (
-                        layer.file_name().to_string_lossy().into_owned(),
-                        table.file_name().to_string_lossy().into_owned(),
-                    );
-                    if valid_ident(&l) && valid_ident(&t) {
-                        out.push(TableName::new(l, t));
-                    }
+            }
+            let layer_path = deltalake::Path::from(layer.as_str());
+            let tables = store
+                .list_with_delimiter(Some(&layer_path))
+                .await
+                .map_err(lake_err)?;
+            for table in dirs(tables) {
+                if !valid_ident(&table) {
+                    continue;
+                }
+                let table_path = layer_path.clone().join(table.as_str());
+                let inside = store
+                    .list_with_delimiter(Some(&table_path))
+                    .await
+                    .map_err(lake_err)?;
+                if dirs(inside).iter().any(|d| d == "_delta_log") {
+                    out.push(TableName::new(layer.clone(), table));
                 }
             }
         }
         out.sort();
-        out
+        Ok(out)
     }
 }
 
@@ -294,7 +383,6 @@ mod tests {
     async fn racing_creators_leave_one_table_that_every_writer_can_append_to() {
         use deltalake::arrow::array::Int64Array;
         use deltalake::arrow::datatypes::{DataType, Field, Schema};
-        use std::sync::Arc;
 
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();

@@ -61,10 +61,7 @@ impl SessionBuilder {
         let ctx = self.build().await?;
         let (rewritten, refs) = crate::time_travel::rewrite(sql);
         for r in refs {
-            let url = lake.table_url(&r.table)?;
-            let table = deltalake::open_table_with_version(url, r.version)
-                .await
-                .map_err(|e| Error::delta(format!("{}@v{}", r.table, r.version), e))?;
+            let table = lake.open_at(&r.table, r.version).await?;
             let versioned = TableName::new(
                 r.table.layer.clone(),
                 format!("{}@v{}", r.table.table, r.version),
@@ -77,7 +74,7 @@ impl SessionBuilder {
     pub async fn build(self) -> Result<SessionContext> {
         self.lake.require_exists()?;
         let ctx = SessionContext::new();
-        let tables = self.lake.discover();
+        let tables = self.lake.discover().await?;
         for name in &tables {
             let table = self.lake.open_existing(name).await?;
             Self::register(&ctx, name, &table).await?;

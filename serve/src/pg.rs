@@ -170,7 +170,7 @@ async fn register_tables(
     versions: &mut TableVersions,
     seen: &mut HashMap<TableName, u64>,
 ) -> Result<()> {
-    for name in lake.discover() {
+    for name in lake.discover().await? {
         // A log listing per table; a table is opened only when its version moved.
         let Some(latest) = versions.latest(&name).await? else {
             continue;

@@ -70,11 +70,7 @@ impl Observer {
             let Some(spec) = specs.iter().find(|s| &s.output == table) else {
                 return Ok(None);
             };
-            let t = strata_pipelines::deltalake::open_table_with_version(
-                lake.table_url(table)?,
-                version,
-            )
-            .await?;
+            let t = lake.open_at(table, version).await?;
             let mut min: Option<u64> = None;
             for input in &spec.inputs {
                 if input.layer == "bronze" && *input != events_table() {
@@ -134,11 +130,7 @@ impl Observer {
         if let Some(o) = self.offsets.get(&b) {
             return Ok(*o);
         }
-        let bronze = strata_pipelines::deltalake::open_table_with_version(
-            lake.table_url(&events_table())?,
-            b,
-        )
-        .await?;
+        let bronze = lake.open_at(&events_table(), b).await?;
         let o = txn_version(&bronze, &events_table(), &offset_app_id(group, key))
             .await?
             .and_then(|o| i64::try_from(o).ok());

@@ -145,6 +145,7 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
         &Config {
             lake: crate::config::LakeConfig {
                 uri: dir.display().to_string(),
+                ..config.lake.clone()
             },
             ..config.clone()
         },

@@ -125,7 +125,7 @@ pub async fn maintain(args: MaintainArgs, mut config: Config) -> Result<()> {
     let lake = super::lake(&config)?;
     lake.require_exists()?;
     let tables: Vec<TableName> = if args.tables.is_empty() {
-        lake.discover()
+        lake.discover().await?
     } else {
         args.tables
             .iter()

@@ -31,7 +31,7 @@ pub fn jobs(config: &Config) -> Result<Vec<Arc<dyn strata_orchestration::Job>>> 
 }
 
 pub fn lake(config: &Config) -> Result<Lake> {
-    Ok(Lake::new(&config.lake.uri)?)
+    Ok(Lake::new(&config.lake.uri)?.with_storage_options(config.lake.storage_options()))
 }
 
 /// The ingest inspector: the built-in schemas plus the versions registered in the lake's

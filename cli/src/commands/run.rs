@@ -174,7 +174,14 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
         }
         if !maintain_every.is_zero() && last_maintenance.elapsed() >= maintain_every {
             last_maintenance = Instant::now();
-            for table in lake.discover() {
+            let tables = match lake.discover().await {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(error = %e, "cannot list the lake's tables for maintenance");
+                    Vec::new()
+                }
+            };
+            for table in tables {
                 match maintain_table(&lake, &table, &maintenance).await {
                     Ok(r) => {
                         if r.files_compacted > 0 {
@@ -211,18 +218,8 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
 pub async fn replay(_args: ReplayArgs, config: Config) -> Result<()> {
     let lake = super::lake(&config)?;
     lake.require_exists()?;
-    let Some(root) = lake.local_path() else {
-        bail!(
-            "replay needs a local lake for now; {} is remote",
-            lake.root()
-        );
-    };
     for layer in ["silver", "gold"] {
-        let dir = root.join(layer);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
-        }
+        lake.drop_layer(layer).await?;
     }
     let report = pass(&lake, &config).await?;
     print(&report);

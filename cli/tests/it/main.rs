@@ -1,7 +1,8 @@
 //! End-to-end tests of the `strata` binary against a real Kafka-protocol broker.
 //!
 //! `scripts/test` starts the broker and sets `STRATA_TEST_BROKERS` (and `STRATA_TEST_PYTHON`
-//! for the cross-checks with Python readers). Each test uses its own topics, group and lake.
+//! for the cross-checks with Python readers, `STRATA_TEST_REDIS` and `STRATA_TEST_S3` for the
+//! online store's Redis and the S3-compatible lake). Each test uses its own topics, group and lake.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -14,3 +15,4 @@ mod orchestrate;
 mod refine;
 mod registry;
 mod serve;
+mod storage;

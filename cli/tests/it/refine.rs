@@ -36,12 +36,19 @@ pub fn run(lake: &std::path::Path, args: &[&str]) {
 
 /// Every row of every table above Bronze, sorted, as JSON lines.
 pub fn snapshot(lake: &std::path::Path) -> Vec<(String, Vec<String>)> {
+    snapshot_with(&|| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+        c.arg("--lake").arg(lake);
+        c
+    })
+}
+
+/// `snapshot` through any `strata` invocation (another lake, a config file, credentials).
+pub fn snapshot_with(strata: &dyn Fn() -> Command) -> Vec<(String, Vec<String>)> {
     TABLES
         .iter()
         .map(|t| {
-            let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-                .arg("--lake")
-                .arg(lake)
+            let out = strata()
                 .args(["sql", "--format", "json", &format!("SELECT * FROM {t}")])
                 .output()
                 .unwrap();
