@@ -107,7 +107,8 @@ impl Inspection {
 /// Parses and validates raw record values. Cheap to share: validators are compiled once.
 #[derive(Debug)]
 pub struct Inspector {
-    validator: SchemaValidator,
+    /// Swapped whole when the registry gains versions (`set_validator`); readers clone the Arc.
+    validator: std::sync::RwLock<std::sync::Arc<SchemaValidator>>,
     max_value_bytes: usize,
     registry: Option<std::sync::Arc<crate::framed::RegistrySchemas>>,
 }
@@ -119,10 +120,19 @@ fn str_field(doc: &serde_json::Map<String, Value>, name: &str) -> Option<String>
 impl Inspector {
     pub fn new(validator: SchemaValidator, max_value_bytes: usize) -> Self {
         Self {
-            validator,
+            validator: std::sync::RwLock::new(std::sync::Arc::new(validator)),
             max_value_bytes,
             registry: None,
         }
+    }
+
+    /// Validate with these schemas from now on (a registry gained versions). Records being
+    /// inspected concurrently finish with the schemas they started with.
+    pub fn set_validator(&self, validator: SchemaValidator) {
+        *self
+            .validator
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(validator);
     }
 
     /// Accept Confluent-framed values, validated against schemas from this registry.
@@ -258,7 +268,12 @@ impl Inspector {
                 format!("{event_type}: schema_version missing or not a positive integer"),
             );
         };
-        match self.validator.validate(event_type, version, doc) {
+        let validator = self
+            .validator
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match validator.validate(event_type, version, doc) {
             None => Inspection::invalid(
                 event,
                 InvalidKind::UnknownSchemaVersion,

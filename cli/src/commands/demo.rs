@@ -179,12 +179,13 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
     };
     let ingest_metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (inspector, _following) = super::following_inspector(&config).await?;
     let ingesting = {
         let ingestor = Ingestor::new(
             lake.clone(),
             config.kafka.clone(),
             config.ingest.clone(),
-            super::inspector(&config).await?,
+            inspector,
             ingest_metrics.clone(),
         )?;
         let mut rx = stop_rx.clone();

@@ -41,17 +41,19 @@ pub async fn run(args: IngestArgs, mut config: Config) -> Result<()> {
     }
     let lake = super::lake(&config)?;
     let metrics = Arc::new(Metrics::default());
+    let (inspector, following) = super::following_inspector(&config).await?;
     let ingestor = Ingestor::new(
         lake,
         config.kafka.clone(),
         config.ingest.clone(),
-        super::inspector(&config).await?,
+        inspector,
         metrics.clone(),
     )?
     .until_caught_up(args.until_caught_up);
     let addr = metrics::serve(metrics, &config.ingest.metrics_addr).await?;
     info!(%addr, "metrics on http://{addr}/metrics");
     let summary = ingestor.run(super::shutdown_signal()).await?;
+    drop(following);
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }

@@ -57,6 +57,30 @@ pub async fn inspector(config: &Config) -> Result<Arc<Inspector>> {
     Ok(Arc::new(inspector))
 }
 
+/// How often long-running ingest looks for newly registered schema versions.
+const SCHEMA_FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `inspector`, kept in step with the lake's registry while the returned guard lives, so a
+/// version registered while ingest is up is accepted without a restart.
+pub async fn following_inspector(config: &Config) -> Result<(Arc<Inspector>, Following)> {
+    let inspector = inspector(config).await?;
+    let task = tokio::spawn(strata_registry::follow(
+        lake(config)?,
+        inspector.clone(),
+        SCHEMA_FOLLOW_EVERY,
+    ));
+    Ok((inspector, Following(task)))
+}
+
+/// Stops following the registry when dropped, before the runtime shuts down under it.
+pub struct Following(tokio::task::JoinHandle<()>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -107,13 +107,17 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
     }
     let ingest_metrics = Arc::new(Metrics::default());
     let run_metrics = Arc::new(RunMetrics::default());
+    // Held to the end: ingest follows the registry while this command runs.
+    let mut _following = None;
     let ingestor = if ingest {
+        let (inspector, following) = super::following_inspector(&config).await?;
+        _following = Some(following);
         Some(
             Ingestor::new(
                 lake.clone(),
                 config.kafka.clone(),
                 config.ingest.clone(),
-                super::inspector(&config).await?,
+                inspector,
                 ingest_metrics.clone(),
             )?
             .until_caught_up(args.once),

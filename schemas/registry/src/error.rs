@@ -30,6 +30,8 @@ pub enum Error {
     },
     #[error("registry storage: {0}")]
     Storage(String),
+    #[error("registered schemas do not compile into validators: {0}")]
+    Validators(String),
 }
 
 impl Error {
@@ -42,7 +44,9 @@ impl Error {
             Error::Incompatible { .. } => (409, 409),
             Error::InvalidSchema(_) | Error::UnsupportedType(_) => (42201, 422),
             Error::InvalidCompatibility(_) => (42203, 422),
-            Error::Lake(_) | Error::Delta { .. } | Error::Storage(_) => (50001, 500),
+            Error::Lake(_) | Error::Delta { .. } | Error::Storage(_) | Error::Validators(_) => {
+                (50001, 500)
+            }
         }
     }
 }

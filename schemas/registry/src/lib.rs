@@ -7,8 +7,10 @@
 //! Confluent clients and `schema_registry_converter` speak.
 
 pub mod error;
+pub mod follow;
 pub mod http;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use follow::follow;
 pub use store::{Registry, SchemaEntry};

@@ -167,6 +167,14 @@ impl Registry {
         }
     }
 
+    /// The versions of the registry's tables, after a refresh: it changes exactly when a
+    /// schema, a version or a compatibility level was written by anyone.
+    pub async fn revision(&self) -> Result<(Option<u64>, Option<u64>)> {
+        let mut st = self.state.lock().await;
+        self.refresh_locked(&mut st).await?;
+        Ok(st.versions)
+    }
+
     /// Reload when another writer moved either table.
     pub async fn refresh(&self) -> Result<()> {
         let mut st = self.state.lock().await;

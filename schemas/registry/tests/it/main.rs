@@ -221,3 +221,68 @@ async fn confluent_clients_encode_and_decode_against_it_and_state_survives_a_res
     assert_eq!(a, b);
     assert!(a.as_array().unwrap().len() >= 9, "{a}");
 }
+
+fn mission_v2(stars: u32) -> Vec<u8> {
+    json!({"event_id": format!("evt-0000000{stars}"), "event_type": "mission.completed",
+        "schema_version": 2, "occurred_at": "2026-11-20T10:00:00Z", "source": "test",
+        "tenant_id": "org-1", "player_id": "p-1", "session_id": "s-1",
+        "payload": {"mission_id": "m-1", "mission_type": "escort", "duration_s": 60,
+                    "reward_credits": 10, "stars": stars}})
+    .to_string()
+    .into_bytes()
+}
+
+/// A version registered over HTTP while ingest runs is accepted by its inspector within a few
+/// looks, without a restart, and validated by that version's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_inspector_follows_newly_registered_versions() {
+    use strata_quality::{Inspector, InvalidKind, SchemaValidator};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (url, registry) = serve(dir.path()).await;
+    registry.ensure_builtin().await.unwrap();
+    let inspector = Arc::new(Inspector::new(
+        SchemaValidator::new(&registry.catalog().await.unwrap()).unwrap(),
+        1 << 20,
+    ));
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let follower = tokio::spawn(strata_registry::follow(
+        lake,
+        inspector.clone(),
+        std::time::Duration::from_millis(50),
+    ));
+    let kind = |bytes: &[u8]| inspector.inspect(Some(bytes)).invalid.map(|i| i.kind);
+    assert_eq!(
+        kind(&mission_v2(3)),
+        Some(InvalidKind::UnknownSchemaVersion)
+    );
+
+    let mut v2 = strata_schemas::SchemaCatalog::builtin()
+        .unwrap()
+        .get(strata_schemas::EventType::MissionCompleted, 1)
+        .unwrap()
+        .clone();
+    v2["properties"]["schema_version"] = json!({"const": 2});
+    v2["properties"]["payload"]["properties"]["stars"] = json!({"type": "integer", "minimum": 1});
+    let (st, r) = http(
+        &url,
+        "POST",
+        "/subjects/mission.completed/versions",
+        Some(json!({"schemaType": "JSON", "schema": v2.to_string()})),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+
+    let t0 = std::time::Instant::now();
+    while kind(&mission_v2(3)).is_some() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "the inspector never picked up version 2: {:?}",
+            inspector.inspect(Some(&mission_v2(3))).invalid
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Validated by version 2's own rules, not merely accepted.
+    assert_eq!(kind(&mission_v2(0)), Some(InvalidKind::SchemaViolation));
+    follower.abort();
+}
