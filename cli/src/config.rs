@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub tokens: Vec<String>,
     /// Online store in Redis (`redis://host:port`) instead of memory (`--redis`).
     pub redis_url: Option<String>,
+    /// Prefix of the online store's Redis keys; deployments sharing a Redis need different ones.
+    pub redis_namespace: String,
     /// How often the online store checks the Gold tables for a new version (ms).
     pub refresh_ms: u64,
     pub max_body_bytes: usize,
@@ -57,6 +59,7 @@ impl Default for ServeConfig {
             pg_password: None,
             tokens: Vec::new(),
             redis_url: None,
+            redis_namespace: "strata".into(),
             refresh_ms: 1000,
             max_body_bytes: 256 * 1024 * 1024,
             max_entities: 1000,

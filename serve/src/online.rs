@@ -36,6 +36,8 @@ enum Backend {
     Redis {
         url: String,
         conn: redis::aio::MultiplexedConnection,
+        /// Key prefix, so deployments (lakes) can share one Redis.
+        namespace: String,
     },
 }
 
@@ -62,12 +64,12 @@ fn redis_err(url: &str) -> impl Fn(redis::RedisError) -> Error + '_ {
     }
 }
 
-fn key(view: &str) -> String {
-    format!("strata:online:{view}")
+fn key(namespace: &str, view: &str) -> String {
+    format!("{namespace}:online:{view}")
 }
 
-fn version_key(view: &str) -> String {
-    format!("strata:online:{view}:version")
+fn version_key(namespace: &str, view: &str) -> String {
+    format!("{namespace}:online:{view}:version")
 }
 
 /// The latest row per entity of a view's table.
@@ -162,7 +164,13 @@ impl OnlineStore {
     }
 
     /// A Redis-backed store (`redis://host:port`), loaded now if Redis is behind the lake.
-    pub async fn redis(lake: Lake, views: Vec<FeatureView>, url: &str) -> Result<Arc<Self>> {
+    /// Its keys start with `namespace:online:`; replicas of one deployment share a namespace.
+    pub async fn redis(
+        lake: Lake,
+        views: Vec<FeatureView>,
+        url: &str,
+        namespace: &str,
+    ) -> Result<Arc<Self>> {
         let client = redis::Client::open(url).map_err(redis_err(url))?;
         let conn = tokio::time::timeout(
             Duration::from_secs(5),
@@ -181,6 +189,7 @@ impl OnlineStore {
             backend: Backend::Redis {
                 url: url.to_string(),
                 conn,
+                namespace: namespace.to_string(),
             },
             state: RwLock::new(HashMap::new()),
         });
@@ -239,10 +248,14 @@ impl OnlineStore {
                         "online store loaded"
                     );
                 }
-                Backend::Redis { url, conn } => {
+                Backend::Redis {
+                    url,
+                    conn,
+                    namespace,
+                } => {
                     let mut conn = conn.clone();
                     let held: Option<u64> = redis::cmd("GET")
-                        .arg(version_key(view.name))
+                        .arg(version_key(namespace, view.name))
                         .query_async(&mut conn)
                         .await
                         .map_err(redis_err(url))?;
@@ -250,16 +263,25 @@ impl OnlineStore {
                         let (version, rows) = load(&self.lake, view).await?;
                         let n = rows.len();
                         let mut pipe = redis::pipe();
-                        pipe.atomic().cmd("DEL").arg(key(view.name)).ignore();
+                        pipe.atomic()
+                            .cmd("DEL")
+                            .arg(key(namespace, view.name))
+                            .ignore();
                         let encoded: Vec<(String, String)> = rows
                             .into_iter()
                             .map(|(k, v)| (k, serde_json::to_string(&v).unwrap_or_default()))
                             .collect();
                         for chunk in encoded.chunks(1000) {
-                            pipe.cmd("HSET").arg(key(view.name)).arg(chunk).ignore();
+                            pipe.cmd("HSET")
+                                .arg(key(namespace, view.name))
+                                .arg(chunk)
+                                .ignore();
                         }
                         if let Some(v) = version {
-                            pipe.cmd("SET").arg(version_key(view.name)).arg(v).ignore();
+                            pipe.cmd("SET")
+                                .arg(version_key(namespace, view.name))
+                                .arg(v)
+                                .ignore();
                         }
                         let _: () = pipe.query_async(&mut conn).await.map_err(redis_err(url))?;
                         info!(
@@ -317,13 +339,17 @@ impl OnlineStore {
                     None => vec![None; ids.len()],
                 })
             }
-            Backend::Redis { url, conn } => {
+            Backend::Redis {
+                url,
+                conn,
+                namespace,
+            } => {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
                 let mut conn = conn.clone();
                 let raw: Vec<Option<String>> = redis::cmd("HMGET")
-                    .arg(key(view.name))
+                    .arg(key(namespace, view.name))
                     .arg(ids)
                     .query_async(&mut conn)
                     .await

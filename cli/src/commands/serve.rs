@@ -49,7 +49,19 @@ pub async fn start(
 ) -> Result<Running> {
     let views = feature_views();
     let store = match &s.redis_url {
-        Some(url) => OnlineStore::redis(lake.clone(), views, url).await?,
+        Some(url) => {
+            let ns = &s.redis_namespace;
+            if ns.is_empty()
+                || !ns
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                bail!(
+                    "invalid config: serve.redis_namespace '{ns}' must be non-empty letters, digits, '_', '-' or '.'"
+                );
+            }
+            OnlineStore::redis(lake.clone(), views, url, ns).await?
+        }
         None => OnlineStore::memory(lake.clone(), views).await?,
     };
     store.spawn_refresher(Duration::from_millis(s.refresh_ms.max(50)));

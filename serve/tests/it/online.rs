@@ -209,14 +209,28 @@ async fn redis_backend_serves_the_same_values_to_every_replica() {
     let lake = lake(dir.path());
     let t = now();
     write_player_features(&lake, &[("p-1", t - HOUR, 5), ("p-2", t - 72 * HOUR, 9)]).await;
-    // Each test lake has its own Redis keys only if views differ; flush what an earlier run left.
+    // Another deployment (its own lake) shares the Redis under its own namespace.
+    let ns = format!(
+        "test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let other_ns = format!("{ns}-other");
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_lake = crate::fixtures::lake(other_dir.path());
+    write_player_features(&other_lake, &[("p-1", t - HOUR, 42)]).await;
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
-    let first = OnlineStore::redis(lake.clone(), feature_views(), &url)
+    let first = OnlineStore::redis(lake.clone(), feature_views(), &url, &ns)
         .await
         .unwrap();
-    let replica = OnlineStore::redis(lake.clone(), feature_views(), &url)
+    let replica = OnlineStore::redis(lake.clone(), feature_views(), &url, &ns)
+        .await
+        .unwrap();
+    let other = OnlineStore::redis(other_lake.clone(), feature_views(), &url, &other_ns)
         .await
         .unwrap();
     let memory = OnlineStore::memory(lake.clone(), feature_views())
@@ -242,9 +256,21 @@ async fn redis_backend_serves_the_same_values_to_every_replica() {
     let (_, rb) = post_json(&b, "/get-online-features", &[], &req).await;
     assert_eq!(rb["results"][1]["values"][2], 300);
     let held: u64 = redis::cmd("GET")
-        .arg("strata:online:player_features:version")
+        .arg(format!("{ns}:online:player_features:version"))
         .query_async(&mut conn)
         .await
         .unwrap();
     assert_eq!(held, 2);
+    // The other deployment still serves its own value for p-1.
+    let o = serve(other, &other_lake, HttpSettings::default()).await;
+    let (_, ro) = post_json(&o, "/get-online-features", &[], &req).await;
+    let (_, ra) = post_json(&a, "/get-online-features", &[], &req).await;
+    assert_eq!(ro["results"][1]["values"][0], 4200, "{ro}");
+    assert_ne!(ra["results"][1]["values"][0], 4200, "{ra}");
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{ns}:online:player_features"))
+        .arg(format!("{other_ns}:online:player_features"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 }
