@@ -35,6 +35,9 @@ pub struct ServeConfig {
     /// SQL endpoint credentials (cleartext password auth); unset: no authentication.
     pub pg_user: Option<String>,
     pub pg_password: Option<String>,
+    /// SQL endpoint TLS: certificate chain and PKCS#8 key, PEM files; unset: no TLS.
+    pub pg_tls_cert: Option<String>,
+    pub pg_tls_key: Option<String>,
     /// Bearer tokens accepted by the HTTP API; empty: no authentication.
     pub tokens: Vec<String>,
     /// Online store in Redis (`redis://host:port`) instead of memory (`--redis`).
@@ -57,6 +60,8 @@ impl Default for ServeConfig {
             pg_addr: "127.0.0.1:5433".into(),
             pg_user: None,
             pg_password: None,
+            pg_tls_cert: None,
+            pg_tls_key: None,
             tokens: Vec::new(),
             redis_url: None,
             redis_namespace: "strata".into(),

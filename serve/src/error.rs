@@ -26,6 +26,8 @@ pub enum Error {
         addr: String,
         source: std::io::Error,
     },
+    #[error("SQL endpoint TLS (serve.pg_tls_cert, serve.pg_tls_key): {0}")]
+    Tls(String),
 }
 
 impl From<deltalake::datafusion::error::DataFusionError> for Error {

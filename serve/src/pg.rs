@@ -37,9 +37,33 @@ use crate::{Error, Result};
 pub struct PgSettings {
     pub host: String,
     pub port: u16,
-    /// Require this user and password (cleartext auth; put TLS in front for untrusted
-    /// networks). `None`: no authentication.
+    /// Require this user and password (cleartext auth: turn TLS on for untrusted networks).
+    /// `None`: no authentication.
     pub credentials: Option<(String, String)>,
+    /// Certificate chain and PKCS#8 key (PEM files): clients may then negotiate TLS
+    /// (`sslmode=require`).
+    pub tls: Option<(String, String)>,
+}
+
+/// Check the PEM files up front: the Postgres server would otherwise log a warning and
+/// listen without encryption.
+fn check_tls(cert: &str, key: &str) -> Result<()> {
+    let read = |path: &str, what: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::Tls(format!("cannot read the {what} {path}: {e}")))
+    };
+    if !read(cert, "certificate")?.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::Tls(format!(
+            "{cert} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    if !read(key, "key")?.contains("-----BEGIN PRIVATE KEY-----") {
+        return Err(Error::Tls(format!(
+            "{key} holds no PKCS#8 PEM key (-----BEGIN PRIVATE KEY-----); convert one with \
+             `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8`"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses everything but reads: the lake changes only through Strata's jobs.
@@ -226,10 +250,17 @@ pub async fn serve(lake: Lake, settings: PgSettings) -> Result<()> {
                 source,
             })?,
     );
-    let options = ServerOptions::new()
+    let mut options = ServerOptions::new()
         .with_host(settings.host.clone())
         .with_port(settings.port);
-    info!(%addr, auth = settings.credentials.is_some(), "SQL endpoint (Postgres protocol)");
+    if let Some((cert, key)) = &settings.tls {
+        check_tls(cert, key)?;
+        options = options
+            .with_tls_cert_path(Some(cert.clone()))
+            .with_tls_key_path(Some(key.clone()));
+    }
+    info!(%addr, auth = settings.credentials.is_some(), tls = settings.tls.is_some(),
+          "SQL endpoint (Postgres protocol)");
     match settings.credentials {
         Some((user, password)) => {
             let startup = CleartextPasswordAuthStartupHandler::new(
@@ -264,5 +295,44 @@ pub async fn serve(lake: Lake, settings: PgSettings) -> Result<()> {
 impl Debug for Open {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Open")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_files_are_checked_before_listening() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let e = check_tls(c, k).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot read the certificate") && e.contains(c),
+            "{e}"
+        );
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = check_tls(c, k).unwrap_err().to_string();
+        assert!(
+            e.contains("PKCS#8") && e.contains("serve.pg_tls_key"),
+            "{e}"
+        );
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        check_tls(c, k).unwrap();
     }
 }

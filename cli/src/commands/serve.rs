@@ -94,12 +94,18 @@ pub async fn start(
             (None, None) => None,
             _ => bail!("invalid config: serve.pg_user and serve.pg_password go together"),
         };
+        let tls = match (&s.pg_tls_cert, &s.pg_tls_key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => bail!("invalid config: serve.pg_tls_cert and serve.pg_tls_key go together"),
+        };
         strata_serve::pg::serve(
             lake.clone(),
             PgSettings {
                 host: host.clone(),
                 port,
                 credentials,
+                tls,
             },
         )
         .await?;

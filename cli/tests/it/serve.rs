@@ -61,6 +61,10 @@ fn start(env: &Env, config: &std::path::Path) -> Server {
 }
 
 fn psql(port: u16, password: &str, sql: &str) -> std::process::Output {
+    psql_tls(port, password, sql, "prefer")
+}
+
+fn psql_tls(port: u16, password: &str, sql: &str, sslmode: &str) -> std::process::Output {
     Command::new("psql")
         .args([
             "-h",
@@ -77,6 +81,7 @@ fn psql(port: u16, password: &str, sql: &str) -> std::process::Output {
             sql,
         ])
         .env("PGPASSWORD", password)
+        .env("PGSSLMODE", sslmode)
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
         .expect("psql is not installed: run the suite with scripts/test")
@@ -112,10 +117,35 @@ fn serve_answers_psql_drivers_feast_clients_and_polars() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A self-signed certificate: the SQL endpoint speaks TLS.
+    let (cert, key) = (
+        env.dir.path().join("cert.pem"),
+        env.dir.path().join("key.pem"),
+    );
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is not installed: run the suite with scripts/test");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let config = env.dir.path().join("serve.toml");
     std::fs::write(
         &config,
-        "[serve]\npg_user = \"analyst\"\npg_password = \"pw-1\"\ntokens = [\"t0ken\"]\n",
+        format!(
+            "[serve]\npg_user = \"analyst\"\npg_password = \"pw-1\"\ntokens = [\"t0ken\"]\n\
+             pg_tls_cert = \"{}\"\npg_tls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
     )
     .unwrap();
     let server = start(&env, &config);
@@ -161,6 +191,13 @@ fn serve_answers_psql_drivers_feast_clients_and_polars() {
     assert_eq!(
         env.count("SELECT count(*) FROM gold.player_features"),
         expected
+    );
+    // TLS is negotiated when required (the password then never crosses in the clear).
+    let out = psql_tls(server.pg_port, "pw-1", "SELECT 1", "require");
+    assert!(
+        out.status.success(),
+        "sslmode=require: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let out = psql(server.pg_port, "wrong", "SELECT 1");
     assert!(!out.status.success());
