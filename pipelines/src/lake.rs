@@ -231,8 +231,14 @@ impl Lake {
     }
 
     /// Remove every table of a layer (files and logs). Only for projections that a replay
-    /// rebuilds: Bronze is never passed here.
+    /// rebuilds; Bronze is refused.
     pub async fn drop_layer(&self, layer: &str) -> Result<()> {
+        if layer == "bronze" {
+            return Err(Error::RemoveLayer {
+                layer: layer.to_string(),
+                reason: "Bronze is the event log every other table is rebuilt from".into(),
+            });
+        }
         if let Some(root) = self.local_path() {
             let dir = root.join(layer);
             if dir.exists() {
