@@ -106,11 +106,10 @@ impl Lake {
     }
 
     /// parse_table_uri fails fast, with InvalidTableLocation, on a missing local table.
-    fn builder(&self, name: &TableName) -> Result<Result<DeltaTableBuilder, DeltaTableError>> {
-        let url = self.table_url(name)?;
-        Ok(deltalake::table::builder::parse_table_uri(url)
+    fn builder(&self, url: Url) -> Result<DeltaTableBuilder, DeltaTableError> {
+        deltalake::table::builder::parse_table_uri(url)
             .and_then(DeltaTableBuilder::from_url)
-            .map(|b| b.with_storage_options(self.options.clone())))
+            .map(|b| b.with_storage_options(self.options.clone()))
     }
 
     pub fn root(&self) -> &Url {
@@ -156,7 +155,8 @@ impl Lake {
 
     /// Open a table at its latest version; `None` when it does not exist yet.
     pub async fn open(&self, name: &TableName) -> Result<Option<DeltaTable>> {
-        let loaded = match self.builder(name)? {
+        let url = self.table_url(name)?;
+        let loaded = match self.builder(url) {
             Ok(b) => b.load().await,
             Err(e) => Err(e),
         };
@@ -171,8 +171,8 @@ impl Lake {
 
     /// A table as of an earlier version (time travel).
     pub async fn open_at(&self, name: &TableName, version: u64) -> Result<DeltaTable> {
-        let builder = self.builder(name)?.map_err(|e| Error::delta(name, e))?;
-        builder
+        self.builder(self.table_url(name)?)
+            .map_err(|e| Error::delta(name, e))?
             .with_version(version)
             .load()
             .await
@@ -210,7 +210,7 @@ impl Lake {
             })?;
         }
         let table = self
-            .builder(name)?
+            .builder(self.table_url(name)?)
             .and_then(DeltaTableBuilder::build)
             .map_err(|e| Error::delta(name, e))?;
         let created = table
@@ -266,10 +266,9 @@ impl Lake {
 
     /// The object store rooted at the lake.
     fn store(&self) -> Result<Arc<dyn deltalake::ObjectStore>> {
-        Ok(DeltaTableBuilder::from_url(self.root.clone())
-            .map_err(|e| Error::delta(self.root(), e))?
-            .with_storage_options(self.options.clone())
-            .build_storage()
+        Ok(self
+            .builder(self.root.clone())
+            .and_then(|b| b.build_storage())
             .map_err(|e| Error::delta(self.root(), e))?
             .object_store(None))
     }

@@ -32,6 +32,33 @@ pub fn inspector() -> Arc<Inspector> {
     Arc::new(Inspector::new(SchemaValidator::builtin().unwrap(), 1 << 20))
 }
 
+/// A mission.completed event at `version`; v2 producers add an optional `stars`.
+pub fn mission(id: &str, version: u32, stars: Option<u32>) -> Vec<u8> {
+    let mut payload = serde_json::json!({"mission_id": format!("m-{id}"), "mission_type": "escort",
+        "duration_s": 60, "reward_credits": 10});
+    if let Some(s) = stars {
+        payload["stars"] = serde_json::json!(s);
+    }
+    serde_json::json!({"event_id": format!("evt-{id}"), "event_type": "mission.completed",
+        "schema_version": version, "occurred_at": "2026-11-20T10:00:00Z", "source": "test",
+        "tenant_id": "org-1", "player_id": "p-1", "session_id": "s-1", "payload": payload})
+    .to_string()
+    .into_bytes()
+}
+
+/// Version 2 of mission.completed: v1 plus an optional `stars` of at least 1 (compatible).
+pub fn mission_v2_schema() -> serde_json::Value {
+    let mut v2 = strata_schemas::SchemaCatalog::builtin()
+        .unwrap()
+        .get(strata_schemas::EventType::MissionCompleted, 1)
+        .unwrap()
+        .clone();
+    v2["properties"]["schema_version"] = serde_json::json!({"const": 2});
+    v2["properties"]["payload"]["properties"]["stars"] =
+        serde_json::json!({"type": "integer", "minimum": 1});
+    v2
+}
+
 /// A query's result as a pretty-printed table, for exact comparisons.
 pub async fn dump(lake: &Lake, sql: &str) -> String {
     let ctx = SessionBuilder::new(lake.clone()).build().await.unwrap();

@@ -39,20 +39,14 @@ fn dashboard_renders_real_data_in_headless_chromium() {
         env.ingest_until_caught_up(&[]);
         std::thread::sleep(Duration::from_millis(1100));
     }
-    let out = env
-        .strata()
-        .arg("--config")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../examples/config/expectations.toml"
-        ))
-        .args(["run", "--once", "--no-ingest"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        env.strata()
+            .arg("--config")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/config/expectations.toml"
+            ))
+            .args(["run", "--once", "--no-ingest"]),
     );
 
     let mut serve = Command::new(env!("CARGO_BIN_EXE_strata"))

@@ -35,17 +35,11 @@ fn every_example_runs() {
         "40",
     ]);
     let expectations = examples().join("config/expectations.toml");
-    let out = env
-        .strata()
-        .arg("--config")
-        .arg(&expectations)
-        .args(["run", "--once"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        env.strata()
+            .arg("--config")
+            .arg(&expectations)
+            .args(["run", "--once"]),
     );
     for sql in files("sql", "sql") {
         let query = std::fs::read_to_string(&sql).unwrap();

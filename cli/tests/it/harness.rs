@@ -145,6 +145,18 @@ impl Env {
     }
 }
 
+/// Run a `strata` command that must succeed; its stdout.
+pub fn succeed(mut cmd: impl std::borrow::BorrowMut<Command>) -> String {
+    let cmd = cmd.borrow_mut();
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn json_output(out: &Output) -> Value {
     assert!(
         out.status.success(),

@@ -20,17 +20,12 @@ const TABLES: [&str; 10] = [
 ];
 
 pub fn run(lake: &std::path::Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("--lake")
-        .arg(lake)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "strata {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("--lake")
+            .arg(lake)
+            .args(args)
+            .env("RUST_LOG", "warn"),
     );
 }
 
@@ -48,16 +43,9 @@ pub fn snapshot_with(strata: &dyn Fn() -> Command) -> Vec<(String, Vec<String>)>
     TABLES
         .iter()
         .map(|t| {
-            let out = strata()
-                .args(["sql", "--format", "json", &format!("SELECT * FROM {t}")])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            let out =
+                succeed(strata().args(["sql", "--format", "json", &format!("SELECT * FROM {t}")]));
+            let mut rows: Vec<String> = out
                 .lines()
                 .filter(|l| !l.trim().is_empty())
                 .map(str::to_owned)
@@ -121,16 +109,12 @@ fn incremental_runs_equal_a_replay_and_duckdb_agrees() {
 
     // The same Kafka records into a fresh lake, rebuilt from scratch.
     let fresh = tempfile::tempdir().unwrap();
-    let out = env
-        .strata_at(fresh.path(), &unique("replay"))
-        .args(["ingest", "--until-caught-up", "--batch-max-wait-ms", "300"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(env.strata_at(fresh.path(), &unique("replay")).args([
+        "ingest",
+        "--until-caught-up",
+        "--batch-max-wait-ms",
+        "300",
+    ]));
     run(fresh.path(), &["replay"]);
     assert_same(&incremental, &snapshot(fresh.path()));
 

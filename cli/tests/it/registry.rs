@@ -112,17 +112,12 @@ fn confluent_framed_records_round_trip_through_our_registry() {
     );
 
     // With it: decoded, validated against the registered schema and the event's own.
-    let out = env
-        .strata()
-        .args(["--schema-registry-url", &url])
-        .args(["ingest", "--until-caught-up", "--batch-max-wait-ms", "300"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(env.strata().args(["--schema-registry-url", &url]).args([
+        "ingest",
+        "--until-caught-up",
+        "--batch-max-wait-ms",
+        "300",
+    ]));
     let (rows, _, valid) = env.bronze_counts();
     assert_eq!((rows, valid), (produced, produced));
     let framed = env.count(

@@ -92,16 +92,7 @@ fn the_platform_runs_on_an_s3_lake_and_python_reads_the_bucket() {
             .unwrap(),
     );
     assert_eq!(again["rows_written"], 0, "{again}");
-    let ok = |c: &mut Command| {
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{c:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    ok(s3().args(["run", "--once", "--no-ingest"]));
+    succeed(s3().args(["run", "--once", "--no-ingest"]));
     let on_s3 = snapshot_with(&s3);
 
     // The same records into a local lake, rebuilt by a replay: the same tables, row for row.
@@ -110,15 +101,15 @@ fn the_platform_runs_on_an_s3_lake_and_python_reads_the_bucket() {
     assert_same(&on_s3, &snapshot(&env.lake()));
 
     // Replay on the bucket drops Silver and Gold objects and rebuilds them identically.
-    ok(s3().args(["replay"]));
+    succeed(s3().args(["replay"]));
     assert_same(&on_s3, &snapshot_with(&s3));
 
     // Discovery, status and maintenance list the bucket.
-    let status = ok(s3().args(["status"]));
+    let status = succeed(s3().args(["status"]));
     for t in ["bronze.events", "silver.missions", "gold.player_features"] {
         assert!(status.contains(t), "{t} missing from status:\n{status}");
     }
-    ok(s3().args(["maintain", "--no-vacuum"]));
+    succeed(s3().args(["maintain", "--no-vacuum"]));
     assert_same(&on_s3, &snapshot_with(&s3));
 
     // The objects are in the bucket, under the lake's prefix.

@@ -157,33 +157,19 @@ async fn drop_rejects_rows_and_warn_thresholds_only_count() {
     assert!(results.contains("| no_gems     | dropped |"), "{results}");
 }
 
-fn mission(id: &str, version: u32, stars: Option<u32>) -> Vec<u8> {
-    let mut payload = serde_json::json!({"mission_id": format!("m-{id}"), "mission_type": "escort",
-        "duration_s": 60, "reward_credits": 10});
-    if let Some(s) = stars {
-        payload["stars"] = serde_json::json!(s);
-    }
-    serde_json::json!({"event_id": format!("evt-{id}"), "event_type": "mission.completed",
-        "schema_version": version, "occurred_at": "2026-11-20T10:00:00Z", "source": "test",
-        "tenant_id": "org-1", "player_id": "p-1", "session_id": "s-1", "payload": payload})
-    .to_string()
-    .into_bytes()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quarantined_records_replay_into_silver_exactly_once_after_a_schema_change() {
     use strata_bronze::{BronzeWriter, replay_quarantine};
     use strata_quality::{Inspector, SchemaValidator};
     use strata_registry::Registry;
-    use strata_schemas::EventType;
 
     let dir = tempfile::tempdir().unwrap();
     let lake = lake(dir.path());
     // Producers moved to a v2 (with an optional `stars`) before anyone registered it.
     let mut values: Vec<Vec<u8>> = (0..3)
-        .map(|i| mission(&format!("0000000{i}"), 1, None))
+        .map(|i| strata_testkit::mission(&format!("0000000{i}"), 1, None))
         .collect();
-    values.extend((3..7).map(|i| mission(&format!("0000000{i}"), 2, Some(i))));
+    values.extend((3..7).map(|i| strata_testkit::mission(&format!("0000000{i}"), 2, Some(i))));
     let mut writer = BronzeWriter::open(&lake, strata_testkit::inspector(), "g")
         .await
         .unwrap();
@@ -222,14 +208,7 @@ async fn quarantined_records_replay_into_silver_exactly_once_after_a_schema_chan
     // The fix: register v2 (compatible: an optional field) in the lake's registry.
     let registry = Registry::open(lake.clone()).await.unwrap();
     registry.ensure_builtin().await.unwrap();
-    let mut v2 = strata_schemas::SchemaCatalog::builtin()
-        .unwrap()
-        .get(EventType::MissionCompleted, 1)
-        .unwrap()
-        .clone();
-    v2["properties"]["schema_version"] = serde_json::json!({"const": 2});
-    v2["properties"]["payload"]["properties"]["stars"] =
-        serde_json::json!({"type": "integer", "minimum": 1});
+    let v2 = strata_testkit::mission_v2_schema();
     registry
         .register("mission.completed", &v2.to_string(), "JSON")
         .await

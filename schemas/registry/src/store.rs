@@ -14,7 +14,7 @@ use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use serde_json::Value;
-use strata_pipelines::{Lake, SessionBuilder, TableName};
+use strata_pipelines::{Lake, SessionBuilder, TableName, TableVersions};
 use strata_schemas::{Compatibility, EventType, SchemaCatalog};
 use tokio::sync::Mutex;
 
@@ -54,6 +54,8 @@ struct State {
 pub struct Registry {
     lake: Lake,
     state: Mutex<State>,
+    /// Every request and every follower look checks both tables' versions: a log listing.
+    versions: Mutex<TableVersions>,
 }
 
 fn ts() -> DataType {
@@ -153,6 +155,7 @@ impl Registry {
     /// Open the registry of a lake (its tables are created on the first write).
     pub async fn open(lake: Lake) -> Result<Arc<Self>> {
         let r = Arc::new(Self {
+            versions: Mutex::new(TableVersions::new(lake.clone())),
             lake,
             state: Mutex::new(State::default()),
         });
@@ -161,10 +164,7 @@ impl Registry {
     }
 
     async fn latest(&self, name: &TableName) -> Result<Option<u64>> {
-        match self.lake.open(name).await? {
-            Some(t) => Ok(t.version()),
-            None => Ok(None),
-        }
+        Ok(self.versions.lock().await.latest(name).await?)
     }
 
     /// The versions of the registry's tables, after a refresh: it changes exactly when a

@@ -223,13 +223,7 @@ async fn confluent_clients_encode_and_decode_against_it_and_state_survives_a_res
 }
 
 fn mission_v2(stars: u32) -> Vec<u8> {
-    json!({"event_id": format!("evt-0000000{stars}"), "event_type": "mission.completed",
-        "schema_version": 2, "occurred_at": "2026-11-20T10:00:00Z", "source": "test",
-        "tenant_id": "org-1", "player_id": "p-1", "session_id": "s-1",
-        "payload": {"mission_id": "m-1", "mission_type": "escort", "duration_s": 60,
-                    "reward_credits": 10, "stars": stars}})
-    .to_string()
-    .into_bytes()
+    strata_testkit::mission(&format!("0000000{stars}"), 2, Some(stars))
 }
 
 /// A version registered over HTTP while ingest runs is accepted by its inspector within a few
@@ -257,13 +251,7 @@ async fn a_running_inspector_follows_newly_registered_versions() {
         Some(InvalidKind::UnknownSchemaVersion)
     );
 
-    let mut v2 = strata_schemas::SchemaCatalog::builtin()
-        .unwrap()
-        .get(strata_schemas::EventType::MissionCompleted, 1)
-        .unwrap()
-        .clone();
-    v2["properties"]["schema_version"] = json!({"const": 2});
-    v2["properties"]["payload"]["properties"]["stars"] = json!({"type": "integer", "minimum": 1});
+    let v2 = strata_testkit::mission_v2_schema();
     let (st, r) = http(
         &url,
         "POST",
