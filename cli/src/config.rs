@@ -38,8 +38,24 @@ pub struct ServeConfig {
     /// SQL endpoint TLS: certificate chain and PKCS#8 key, PEM files; unset: no TLS.
     pub pg_tls_cert: Option<String>,
     pub pg_tls_key: Option<String>,
-    /// Bearer tokens accepted by the HTTP API; empty: no authentication.
+    /// Read the SQL endpoint password from this file (a mounted secret) instead;
+    /// `STRATA_SERVE_PG_PASSWORD` overrides both.
+    pub pg_password_file: Option<String>,
+    /// Longest a SQL statement may run (ms); a client's `SET statement_timeout` may lower it.
+    pub sql_statement_timeout_ms: u64,
+    /// Memory one SQL connection's query may hold (MiB); sorts and joins spill past it, or
+    /// fail with SQLSTATE 53200.
+    pub sql_memory_mb: usize,
+    /// SQL queries running at once; more wait, up to their statement timeout.
+    pub sql_max_concurrent_queries: usize,
+    /// SQL connections at once; more are refused.
+    pub sql_max_connections: usize,
+    /// Bearer tokens accepted by every HTTP surface (features, training sets, registry
+    /// changes, dashboard API); empty: no authentication.
     pub tokens: Vec<String>,
+    /// More tokens, one per line, from this file (a mounted secret); `STRATA_SERVE_TOKENS`
+    /// (comma-separated) adds more.
+    pub tokens_file: Option<String>,
     /// Online store in Redis (`redis://host:port`) instead of memory (`--redis`).
     pub redis_url: Option<String>,
     /// Prefix of the online store's Redis keys; deployments sharing a Redis need different ones.
@@ -62,7 +78,13 @@ impl Default for ServeConfig {
             pg_password: None,
             pg_tls_cert: None,
             pg_tls_key: None,
+            pg_password_file: None,
+            sql_statement_timeout_ms: 60_000,
+            sql_memory_mb: 512,
+            sql_max_concurrent_queries: 4,
+            sql_max_connections: 64,
             tokens: Vec::new(),
+            tokens_file: None,
             redis_url: None,
             redis_namespace: "strata".into(),
             refresh_ms: 1000,
@@ -70,6 +92,46 @@ impl Default for ServeConfig {
             max_entities: 1000,
             max_training_rows: 5_000_000,
         }
+    }
+}
+
+impl ServeConfig {
+    /// Bearer tokens from the file, `tokens_file` and `STRATA_SERVE_TOKENS`.
+    pub fn resolved_tokens(&self) -> Result<Vec<String>> {
+        let mut tokens = self.tokens.clone();
+        if let Some(path) = &self.tokens_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read serve.tokens_file {path}"))?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+        if let Ok(env) = std::env::var("STRATA_SERVE_TOKENS") {
+            tokens.extend(
+                env.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from),
+            );
+        }
+        Ok(tokens)
+    }
+
+    /// The SQL endpoint password: `STRATA_SERVE_PG_PASSWORD`, else `pg_password_file`, else
+    /// `pg_password`.
+    pub fn resolved_pg_password(&self) -> Result<Option<String>> {
+        if let Ok(p) = std::env::var("STRATA_SERVE_PG_PASSWORD") {
+            return Ok(Some(p));
+        }
+        if let Some(path) = &self.pg_password_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read serve.pg_password_file {path}"))?;
+            return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        Ok(self.pg_password.clone())
     }
 }
 

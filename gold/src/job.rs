@@ -120,6 +120,12 @@ impl GoldJob {
             name: self.name(),
             inputs: self.table.input_names(),
             output: self.table.table_name(),
+            // Expectations that check references run after the referenced table's job.
+            after: self
+                .expectations
+                .iter()
+                .filter_map(|e| e.referenced_table()?.parse().ok())
+                .collect(),
         }
     }
 

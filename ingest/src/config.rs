@@ -152,6 +152,8 @@ pub struct SimulateConfig {
     pub oversize_bytes: Option<usize>,
     /// Partitions of topics the simulator creates when they are missing.
     pub partitions: i32,
+    /// Start the event clock this many days before now (back-filled history).
+    pub backdate_days: f64,
 }
 
 impl Default for SimulateConfig {
@@ -168,6 +170,7 @@ impl Default for SimulateConfig {
             malformed_fraction: 0.0,
             oversize_bytes: None,
             partitions: 4,
+            backdate_days: 0.0,
         }
     }
 }
@@ -197,6 +200,12 @@ impl SimulateConfig {
             return Err(Error::Config {
                 key: "simulate.rate".into(),
                 message: "must be a positive number of events per second".into(),
+            });
+        }
+        if !(0.0..=3650.0).contains(&self.backdate_days) {
+            return Err(Error::Config {
+                key: "simulate.backdate_days".into(),
+                message: format!("{} is not between 0 and 3650 days", self.backdate_days),
             });
         }
         if self.partitions < 1 {

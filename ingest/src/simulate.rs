@@ -446,7 +446,9 @@ pub fn produce(
         .set("queue.buffering.max.messages", "200000")
         .create_with_context(DeliveryCounter::default())
         .map_err(Error::Client)?;
-    let mut generator = Generator::new(config.clone(), Utc::now());
+    let start =
+        Utc::now() - chrono::Duration::milliseconds((config.backdate_days * 86_400_000.0) as i64);
+    let mut generator = Generator::new(config.clone(), start);
     let mut summary = SimSummary::default();
     let started = Instant::now();
     let count = config.count.unwrap_or(u64::MAX);

@@ -32,7 +32,7 @@ impl Dag {
         let mut upstream = vec![Vec::new(); specs.len()];
         let mut downstream = vec![Vec::new(); specs.len()];
         for (i, s) in specs.iter().enumerate() {
-            for input in &s.inputs {
+            for input in s.inputs.iter().chain(&s.after) {
                 if let Some(&j) = writer.get(input)
                     && !upstream[i].contains(&j)
                 {

@@ -18,6 +18,10 @@ pub struct JobSpec {
     pub name: String,
     pub inputs: Vec<TableName>,
     pub output: TableName,
+    /// Tables the job reads whole but does not consume incrementally (those its expectations
+    /// check references against): it runs after their jobs, and their changes alone do not
+    /// make it run.
+    pub after: Vec<TableName>,
 }
 
 /// Builds a [`JobSpec`]: `JobSpec::builder("gold.x").input(a).input(b).output(c).build()`.
@@ -26,6 +30,7 @@ pub struct JobSpecBuilder {
     name: String,
     inputs: Vec<TableName>,
     output: Option<TableName>,
+    after: Vec<TableName>,
 }
 
 impl JobSpecBuilder {
@@ -39,6 +44,12 @@ impl JobSpecBuilder {
         self
     }
 
+    /// Run after the job that writes `table`, without consuming it.
+    pub fn after(mut self, table: TableName) -> Self {
+        self.after.push(table);
+        self
+    }
+
     /// The output defaults to the table named like the job.
     pub fn build(self) -> Result<JobSpec> {
         let output = match self.output {
@@ -49,6 +60,7 @@ impl JobSpecBuilder {
             name: self.name,
             inputs: self.inputs,
             output,
+            after: self.after,
         })
     }
 }

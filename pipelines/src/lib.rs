@@ -7,6 +7,7 @@
 //!        +--> SessionBuilder --> SessionContext with every table as layer.table
 //! ```
 
+pub mod auth;
 pub mod changes;
 pub mod error;
 pub mod job;
@@ -14,6 +15,7 @@ pub mod lake;
 pub mod session;
 pub mod time_travel;
 
+pub use auth::BearerTokens;
 pub use changes::{AddedFile, Increment, increment};
 pub use deltalake;
 pub use error::{Error, Result};

@@ -44,13 +44,24 @@ impl SessionBuilder {
             .map_err(|e| Error::delta(name, e))?;
         let provider = table.table_provider().await?;
         // A partial reference, not a parsed string: versioned names contain '@'.
-        ctx.register_table(
-            deltalake::datafusion::common::TableReference::partial(
-                name.layer.clone(),
-                name.table.clone(),
-            ),
-            provider,
-        )?;
+        let reference = deltalake::datafusion::common::TableReference::partial(
+            name.layer.clone(),
+            name.table.clone(),
+        );
+        // Registering again replaces the table (a newer version), never fails on its name.
+        ctx.deregister_table(reference.clone())?;
+        ctx.register_table(reference, provider)?;
+        if name.layer == "bronze" && name.table == "events" {
+            Self::register_views(ctx).await?;
+        }
+        Ok(())
+    }
+
+    /// (Re)create the platform's views over the tables registered now: a view's plan holds
+    /// the table version it was created over.
+    pub async fn register_views(ctx: &SessionContext) -> Result<()> {
+        ctx.deregister_table("bronze.quarantine")?;
+        ctx.sql(QUARANTINE_VIEW).await?;
         Ok(())
     }
 
@@ -78,9 +89,6 @@ impl SessionBuilder {
         for name in &tables {
             let table = self.lake.open_existing(name).await?;
             Self::register(&ctx, name, &table).await?;
-        }
-        if tables.iter().any(|t| t.to_string() == "bronze.events") {
-            ctx.sql(QUARANTINE_VIEW).await?;
         }
         Ok(ctx)
     }

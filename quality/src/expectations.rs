@@ -126,6 +126,14 @@ fn quote_lit(s: &str) -> String {
 }
 
 impl Expectation {
+    /// The table this expectation reads besides the batch (`references`), as written.
+    pub fn referenced_table(&self) -> Option<&str> {
+        match &self.check {
+            Check::References { table, .. } => Some(table),
+            _ => None,
+        }
+    }
+
     pub fn new(name: impl Into<String>, check: Check, action: Action) -> Self {
         Self {
             name: name.into(),

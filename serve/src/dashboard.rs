@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use deltalake::arrow::array::RecordBatch;
 use serde_json::{Value, json};
 use strata_orchestration::{Dag, platform_jobs};
-use strata_pipelines::{Lake, SessionBuilder};
+use strata_pipelines::{BearerTokens, Lake, SessionBuilder};
 
 use crate::{Error, Result};
 
@@ -154,4 +155,32 @@ pub fn routes(lake: Lake) -> Router {
         .route("/api/quality", get(quality))
         .route("/api/runs", get(runs))
         .with_state(Arc::new(Dashboard { lake }))
+}
+
+/// The dashboard with its data (`/api/*`) behind the bearer tokens, for `strata run`, whose
+/// HTTP server is otherwise only `/metrics` and `/healthz`. The page and its assets are
+/// static and stay open; the page sends the token it is given (`#token=...`).
+pub fn protected_routes(lake: Lake, tokens: BearerTokens) -> Router {
+    routes(lake).layer(middleware::from_fn_with_state(tokens, api_guard))
+}
+
+async fn api_guard(State(tokens): State<BearerTokens>, req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if req.uri().path().starts_with("/api/") && !tokens.accepts(header) {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": Error::Unauthorized.to_string()}).to_string(),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    next.run(req).await
 }

@@ -28,8 +28,8 @@ use crate::{Error, Result};
 /// Limits and auth of the HTTP API.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// Accepted bearer tokens; empty: no authentication.
-    pub tokens: Vec<String>,
+    /// Accepted bearer tokens; none: no authentication.
+    pub tokens: strata_pipelines::BearerTokens,
     pub max_body_bytes: usize,
     pub max_entities: usize,
     pub max_training_rows: usize,
@@ -38,7 +38,7 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
-            tokens: Vec::new(),
+            tokens: strata_pipelines::BearerTokens::default(),
             max_body_bytes: 64 * 1024 * 1024,
             max_entities: 1000,
             max_training_rows: 5_000_000,
@@ -118,14 +118,20 @@ async fn online(
     let raw = body(raw, s.settings.max_body_bytes)?;
     let req: OnlineRequest = serde_json::from_slice(&raw)
         .map_err(|e| Error::BadRequest(format!("request body is not the expected JSON: {e}")))?;
-    if req.feature_service.is_some() {
-        return Err(Error::BadRequest(
-            "feature services are not supported: list the features (view:feature)".into(),
-        ));
-    }
-    let features = req
-        .features
-        .ok_or_else(|| Error::BadRequest("missing 'features'".into()))?;
+    let features = match (req.features, req.feature_service) {
+        (Some(_), Some(_)) => {
+            return Err(Error::BadRequest(
+                "give either 'features' or 'feature_service', not both".into(),
+            ));
+        }
+        (Some(f), None) => f,
+        (None, Some(name)) => crate::views::service_features(&name)?,
+        (None, None) => {
+            return Err(Error::BadRequest(
+                "missing 'features' (view:feature names) or 'feature_service'".into(),
+            ));
+        }
+    };
     let entities = req
         .entities
         .ok_or_else(|| Error::BadRequest("missing 'entities'".into()))?;
@@ -171,7 +177,7 @@ async fn online(
                    "event_timestamps": vec![EPOCH; l.len()]})
         })
         .collect();
-    let mut fetched: Vec<(&str, Vec<Option<Arc<crate::online::OnlineRow>>>)> = Vec::new();
+    let mut fetched: Vec<(&str, Vec<Option<crate::online::OnlineRow>>)> = Vec::new();
     for (view, f) in &resolved {
         if !fetched.iter().any(|(v, _)| *v == view.name) {
             let ids = &keys
@@ -179,7 +185,7 @@ async fn online(
                 .find(|(k, _)| *k == view.entity)
                 .map(|(_, l)| l.clone())
                 .unwrap_or_default();
-            fetched.push((view.name, s.store.get(view, ids).await?));
+            fetched.push((view.name, s.store.get(view, ids, now).await?));
         }
         let rows = &fetched
             .iter()
@@ -235,16 +241,17 @@ async fn one_entity(
         .iter()
         .find(|v| v.name == view)
         .ok_or_else(|| Error::NotFound(format!("no feature view '{view}'")))?;
+    let now = Utc::now().timestamp_micros();
     let row = s
         .store
-        .get(v, std::slice::from_ref(&id))
+        .get(v, std::slice::from_ref(&id), now)
         .await?
         .into_iter()
         .next()
         .flatten()
         .ok_or_else(|| Error::NotFound(format!("no {} '{id}' in {}", v.entity, v.name)))?;
     let ttl = i64::try_from(v.ttl.as_micros()).unwrap_or(i64::MAX);
-    let fresh = Utc::now().timestamp_micros() - row.ts_us <= ttl;
+    let fresh = now - row.ts_us <= ttl;
     let features: serde_json::Map<String, Value> = v
         .features
         .iter()
@@ -391,13 +398,11 @@ async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         "healthz" | "metrics" | "openapi" | "dashboard" | "assets"
     );
     let authorized = public
-        || s.settings.tokens.is_empty()
-        || req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| s.settings.tokens.iter().any(|x| x == t));
+        || s.settings.tokens.accepts(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        );
     let response = if authorized {
         next.run(req).await
     } else {

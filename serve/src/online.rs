@@ -1,6 +1,9 @@
-//! The online store: the latest row of every entity of every feature view, refreshed when the
-//! view's Gold table gets a new Delta version. In memory by default; in Redis (one hash per
-//! view plus the Delta version it holds) so several replicas serve the same values.
+//! The online store: per entity of every feature view, the row known now (the newest with
+//! its timestamp at or before now) and any rows that become known later (today's partial
+//! row, stamped at the end of its day), refreshed when the view's Gold table gets a new Delta
+//! version. A request at time t is answered with the newest row stamped at or before t: the
+//! same rule training sets apply, so online and offline values agree. In memory by default;
+//! in Redis (one hash per view plus the Delta version it holds) so replicas serve the same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,10 +28,21 @@ pub struct OnlineRow {
     pub values: Vec<Value>,
 }
 
+/// An entity's rows, oldest first: the one known at load time and any stamped later.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntityRows(pub Vec<OnlineRow>);
+
+impl EntityRows {
+    /// The row known at `at_us`: the newest stamped at or before it.
+    pub fn at(&self, at_us: i64) -> Option<&OnlineRow> {
+        self.0.iter().rev().find(|r| r.ts_us <= at_us)
+    }
+}
+
 #[derive(Debug, Default)]
 struct ViewState {
     version: Option<u64>,
-    rows: HashMap<String, Arc<OnlineRow>>,
+    rows: HashMap<String, Arc<EntityRows>>,
 }
 
 enum Backend {
@@ -72,11 +86,12 @@ fn version_key(namespace: &str, view: &str) -> String {
     format!("{namespace}:online:{view}:version")
 }
 
-/// The latest row per entity of a view's table.
+/// Per entity of a view's table: the newest row stamped at or before now, and every row
+/// stamped after now.
 async fn load(
     lake: &Lake,
     view: &FeatureView,
-) -> Result<(Option<u64>, HashMap<String, OnlineRow>)> {
+) -> Result<(Option<u64>, HashMap<String, EntityRows>)> {
     let name = view.table_name();
     let Some(table) = lake.open(&name).await? else {
         return Ok((None, HashMap::new()));
@@ -84,10 +99,13 @@ async fn load(
     let ctx = SessionContext::new();
     SessionBuilder::register(&ctx, &name, &table).await?;
     let features: Vec<String> = view.features.iter().map(|f| format!("\"{f}\"")).collect();
+    let now = chrono::Utc::now().timestamp_micros();
     let sql = format!(
         "SELECT CAST({e} AS VARCHAR) AS __entity, {ts} AS __ts, {f} FROM \
-         (SELECT *, row_number() OVER (PARTITION BY {e} ORDER BY {ts} DESC) AS __rn FROM {t}) \
-         WHERE __rn = 1",
+         (SELECT *, row_number() OVER (PARTITION BY {e} ORDER BY {ts} DESC) AS __rn FROM {t} \
+          WHERE {ts} <= to_timestamp_micros({now})) WHERE __rn = 1 \
+         UNION ALL SELECT CAST({e} AS VARCHAR) AS __entity, {ts} AS __ts, {f} FROM {t} \
+         WHERE {ts} > to_timestamp_micros({now}) ORDER BY __entity, __ts",
         e = view.entity,
         ts = view.timestamp,
         f = features.join(", "),
@@ -130,13 +148,12 @@ async fn load(
                 .iter()
                 .map(|f| obj.get(*f).cloned().unwrap_or(Value::Null))
                 .collect();
-            rows.insert(
-                entity.value(i).to_string(),
-                OnlineRow {
-                    ts_us: if ts.is_valid(i) { ts.value(i) } else { 0 },
-                    values: vals,
-                },
-            );
+            // Rows arrive ordered by entity and time, so each entity's list stays sorted.
+            let rows: &mut EntityRows = rows.entry(entity.value(i).to_string()).or_default();
+            rows.0.push(OnlineRow {
+                ts_us: if ts.is_valid(i) { ts.value(i) } else { 0 },
+                values: vals,
+            });
         }
     }
     Ok((table.version(), rows))
@@ -321,12 +338,27 @@ impl OnlineStore {
         });
     }
 
-    /// The rows of `ids` in one view (`None`: no such entity).
+    /// The rows of `ids` in one view known at `at_us` (`None`: no such entity, or none of
+    /// its rows is known yet).
     pub async fn get(
         &self,
         view: &FeatureView,
         ids: &[String],
-    ) -> Result<Vec<Option<Arc<OnlineRow>>>> {
+        at_us: i64,
+    ) -> Result<Vec<Option<OnlineRow>>> {
+        let rows = self.entity_rows(view, ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.and_then(|r| r.at(at_us).cloned()))
+            .collect())
+    }
+
+    /// Every held row of `ids` in one view.
+    async fn entity_rows(
+        &self,
+        view: &FeatureView,
+        ids: &[String],
+    ) -> Result<Vec<Option<Arc<EntityRows>>>> {
         match &self.backend {
             Backend::Memory => {
                 let state = self

@@ -79,6 +79,63 @@ pub fn feature_views() -> Vec<FeatureView> {
     ]
 }
 
+/// A named group of features, requested as one (`feature_service` in Feast requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureService {
+    pub name: &'static str,
+    /// `view:feature` references; `view:*` takes every feature of the view.
+    pub features: &'static [&'static str],
+}
+
+/// Every feature service.
+pub fn feature_services() -> Vec<FeatureService> {
+    vec![
+        FeatureService {
+            name: "player_activity",
+            features: &["player_features:*"],
+        },
+        FeatureService {
+            name: "agent_quality",
+            features: &[
+                "agent_features:success_rate_7d",
+                "agent_features:success_rate_28d",
+                "agent_features:avg_rating_7d",
+                "agent_features:avg_rating_28d",
+                "agent_features:max_daily_latency_p95_ms_7d",
+            ],
+        },
+    ]
+}
+
+/// The `view:feature` references of a feature service.
+pub fn service_features(name: &str) -> Result<Vec<String>> {
+    let services = feature_services();
+    let service = services.iter().find(|s| s.name == name).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "unknown feature service '{name}' (services: {})",
+            services
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let views = feature_views();
+    let mut out = Vec::new();
+    for r in service.features {
+        match r.strip_suffix(":*") {
+            Some(v) => {
+                let view = views.iter().find(|x| x.name == v).ok_or_else(|| {
+                    Error::BadRequest(format!("feature service '{name}' names no view '{v}'"))
+                })?;
+                out.extend(view.features.iter().map(|f| format!("{v}:{f}")));
+            }
+            None => out.push((*r).to_string()),
+        }
+    }
+    Ok(out)
+}
+
 /// `view:feature` references, resolved to (view, feature index), in request order.
 pub fn resolve<'a>(
     views: &'a [FeatureView],

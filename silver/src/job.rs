@@ -125,6 +125,12 @@ impl SilverJob {
             name: self.name(),
             inputs: vec![events_table(), replayed_table()],
             output: self.table.table_name(),
+            // Expectations that check references run after the referenced table's job.
+            after: self
+                .expectations
+                .iter()
+                .filter_map(|e| e.referenced_table()?.parse().ok())
+                .collect(),
         }
     }
 

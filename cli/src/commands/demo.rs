@@ -58,6 +58,8 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
         duplicate_fraction: 0.02,
         late_fraction: 0.02,
         malformed_fraction: 0.01,
+        // Yesterday's history, so complete days (and so online features) exist at once.
+        backdate_days: 1.0,
         ..config.simulate.clone()
     };
     let dest = super::simulate::destination(&config);
@@ -170,6 +172,8 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
         duplicate_fraction: 0.02,
         late_fraction: 0.02,
         malformed_fraction: 0.01,
+        // Yesterday's history, so complete days (and so online features) exist at once.
+        backdate_days: 1.0,
         ..config.simulate.clone()
     };
     let dest = super::simulate::destination(&config);

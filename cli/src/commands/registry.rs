@@ -23,7 +23,8 @@ pub async fn run(args: RegistryArgs, config: Config) -> Result<()> {
     let addr = listener.local_addr()?;
     info!(%addr, "schema registry on http://{addr}");
     println!("schema registry on http://{addr}");
-    axum::serve(listener, strata_registry::http::router(registry))
+    let tokens = strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?);
+    axum::serve(listener, strata_registry::http::router(registry, tokens))
         .with_graceful_shutdown(super::shutdown_signal())
         .await?;
     Ok(())

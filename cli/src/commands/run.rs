@@ -144,7 +144,10 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
     let addr = strata_orchestration::metrics::serve_with(
         &config.run.metrics_addr,
         renderers,
-        strata_serve::dashboard::routes(lake.clone()),
+        strata_serve::dashboard::protected_routes(
+            lake.clone(),
+            strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?),
+        ),
     )
     .await?;
     info!(%addr, "metrics on http://{addr}/metrics, dashboard on http://{addr}/dashboard");

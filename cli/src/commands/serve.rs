@@ -70,7 +70,7 @@ pub async fn start(
         store: store.clone(),
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings: HttpSettings {
-            tokens: s.tokens.clone(),
+            tokens: strata_pipelines::BearerTokens::new(s.resolved_tokens()?),
             max_body_bytes: s.max_body_bytes,
             max_entities: s.max_entities,
             max_training_rows: s.max_training_rows,
@@ -89,7 +89,7 @@ pub async fn start(
                 .local_addr()?
                 .port();
         }
-        let credentials = match (&s.pg_user, &s.pg_password) {
+        let credentials = match (&s.pg_user, &s.resolved_pg_password()?) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),
             (None, None) => None,
             _ => bail!("invalid config: serve.pg_user and serve.pg_password go together"),
@@ -106,6 +106,13 @@ pub async fn start(
                 port,
                 credentials,
                 tls,
+                limits: strata_serve::pg::SqlLimits {
+                    statement_timeout: Duration::from_millis(s.sql_statement_timeout_ms.max(1)),
+                    memory_bytes: s.sql_memory_mb.max(16) << 20,
+                    max_concurrent: s.sql_max_concurrent_queries.max(1),
+                    max_connections: s.sql_max_connections.max(1),
+                },
+                refresh: Duration::from_millis(s.refresh_ms.clamp(100, 1000)),
             },
         )
         .await?;

@@ -39,6 +39,9 @@ pub struct SimulateArgs {
     /// Partitions for topics that have to be created.
     #[arg(long)]
     partitions: Option<i32>,
+    /// Start the event clock this many days ago (history to back-fill).
+    #[arg(long)]
+    backdate_days: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -56,6 +59,7 @@ fn merge(args: &SimulateArgs, base: &SimulateConfig) -> SimulateConfig {
     c.malformed_fraction = args.malformed.unwrap_or(c.malformed_fraction);
     c.oversize_bytes = args.oversize_bytes.or(c.oversize_bytes);
     c.partitions = args.partitions.unwrap_or(c.partitions);
+    c.backdate_days = args.backdate_days.unwrap_or(c.backdate_days);
     c
 }
 

@@ -143,6 +143,98 @@ impl Env {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+
+    /// The latest committed version of bronze.events (`None` before its first commit), read
+    /// from the log listing: cheap enough to poll.
+    pub fn bronze_version(&self) -> Option<u64> {
+        delta_version(&self.lake().join("bronze/events"))
+    }
+
+    /// Ingest until Bronze holds `n` rows: `--until-caught-up` rounds, each a new group member.
+    /// A round may see only part of the partitions (the broker still counts a killed member),
+    /// and the next join moves them; the deadline bounds the whole.
+    pub fn ingest_until_rows(&self, n: u64, deadline: Duration) -> (u64, u64, u64) {
+        let t0 = Instant::now();
+        loop {
+            let out = self
+                .strata()
+                .args(["ingest", "--until-caught-up", "--batch-max-wait-ms", "300"])
+                .output()
+                .unwrap();
+            let counts = self.bronze_counts();
+            if counts.0 >= n {
+                return counts;
+            }
+            assert!(
+                t0.elapsed() < deadline,
+                "bronze.events holds {counts:?} rows of {n} after {deadline:?} of ingest rounds; \
+                 last round: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Poll `check` until it returns `Some`, or fail after `deadline` saying what was awaited.
+pub fn wait_until<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < deadline,
+            "gave up after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The latest version in a Delta table's log (`None` if it has no commit yet).
+pub fn delta_version(table: &Path) -> Option<u64> {
+    std::fs::read_dir(table.join("_delta_log"))
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".json")?.parse::<u64>().ok()
+        })
+        .max()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+/// A counter or gauge from a Prometheus text page (summed over its label sets), if the
+/// page answers and has it.
+pub fn metric(port: u16, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).ok()?;
+    let values: Vec<f64> = page
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// Run a `strata` command that must succeed; its stdout.

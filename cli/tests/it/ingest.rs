@@ -121,11 +121,18 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut kills = 0;
     let mut seen = Vec::new();
     for _ in 0..6 {
+        // Version 0 is the table's creation; data commits come after it.
+        let before = env.bronze_version().max(Some(0));
         let mut child = env.spawn_ingest(&["--batch-max-records", "1000"]);
-        // A new member waits up to a session timeout (6 s) for the dead one to leave the
-        // group, so every life lasts long enough to be assigned and to commit; the producer
-        // runs for 40 s, so the kills land while records are still arriving.
-        std::thread::sleep(Duration::from_millis(rng.random_range(5000..10000)));
+        // Kill only after this member has committed (a new Bronze version), then a little
+        // later at random, so the kill lands mid-ingest however slow the machine is. A new
+        // member may wait a session timeout for the dead one to leave the group first.
+        wait_until(
+            &format!("member {} to commit to bronze.events", kills + 1),
+            Duration::from_secs(180),
+            || (env.bronze_version() > before).then_some(()),
+        );
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
         sigkill(&mut child);
         kills += 1;
         let (rows, distinct, _) = env.bronze_counts();
@@ -141,10 +148,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         seen.iter().any(|&r| r > 0 && r < produced),
         "no kill landed mid-ingest"
     );
-    // Restart after the broker has expired the last dead member, so the new member is
-    // assigned every partition (see the rebalance test).
-    std::thread::sleep(Duration::from_secs(9));
-    env.ingest_until_caught_up(&[]);
+    env.ingest_until_rows(produced, Duration::from_secs(300));
     let (rows, distinct, valid) = env.bronze_counts();
     assert_eq!(rows, produced);
     assert_eq!(distinct, produced);
@@ -160,7 +164,16 @@ fn rebalance_after_a_member_dies_keeps_exactly_once() {
     // The topic exists before consumers join.
     env.simulate(&["--count", "1", "--seed", "1", "--partitions", "4"]);
     let args = ["--batch-max-records", "1500"];
-    let mut a = env.spawn_ingest(&args);
+    let a_metrics = free_port();
+    let mut a = env
+        .strata()
+        .args(["ingest", "--batch-max-wait-ms", "200"])
+        .args(args)
+        .args(["--metrics-addr", &format!("127.0.0.1:{a_metrics}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let spawn_piped = || {
         env.strata()
             .args(["ingest", "--batch-max-wait-ms", "200"])
@@ -180,7 +193,12 @@ fn rebalance_after_a_member_dies_keeps_exactly_once() {
         ]);
         c.stdout(std::process::Stdio::piped()).spawn().unwrap()
     };
-    std::thread::sleep(Duration::from_secs(4));
+    // Kill `a` once it has committed rows of its own, while records are still arriving.
+    wait_until(
+        "the first member to commit rows",
+        Duration::from_secs(180),
+        || metric(a_metrics, "strata_ingest_rows_valid_total").filter(|&n| n > 0.0),
+    );
     sigkill(&mut a);
     let (rows_at_kill, _, _) = env.bronze_counts();
     // The replacement joins once the broker has expired the dead member (session timeout
@@ -194,7 +212,7 @@ fn rebalance_after_a_member_dies_keeps_exactly_once() {
         rows_at_kill < expected,
         "the kill came after everything was written"
     );
-    let (rows, distinct, _) = env.wait_for_rows(expected, Duration::from_secs(120));
+    let (rows, distinct, _) = env.wait_for_rows(expected, Duration::from_secs(300));
     for member in [b, c] {
         sigterm(&member);
         let out = member.wait_with_output().unwrap();
@@ -267,15 +285,22 @@ fn sigterm_flushes_and_exits_cleanly() {
     let env = Env::new(1);
     let sim = env.simulate(&["--count", "2000", "--seed", "3", "--partitions", "2"]);
     // A long max wait: only the shutdown flush can commit these records.
+    let port = free_port();
     let child = env
         .strata()
         .args(["ingest", "--batch-max-wait-ms", "600000"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    wait_until(
+        "the member to receive all 2000 records",
+        Duration::from_secs(180),
+        || metric(port, "strata_ingest_records_consumed_total").filter(|&n| n >= 2000.0),
+    );
+    assert_eq!(env.bronze_counts().0, 0, "committed before the shutdown");
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(5));
     sigterm(&child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

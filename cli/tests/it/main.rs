@@ -15,4 +15,5 @@ mod orchestrate;
 mod refine;
 mod registry;
 mod serve;
+mod sql_endpoint;
 mod storage;

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-struct Server {
+pub struct Server {
     child: Child,
-    http: String,
-    pg_port: u16,
+    pub http: String,
+    pub pg_port: u16,
 }
 
 impl Drop for Server {
@@ -18,15 +18,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(env: &Env, config: &std::path::Path) -> Server {
+pub fn start(env: &Env, config: &std::path::Path) -> Server {
     let pg_port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
         .arg("--lake")
@@ -60,7 +52,7 @@ fn start(env: &Env, config: &std::path::Path) -> Server {
     }
 }
 
-fn psql(port: u16, password: &str, sql: &str) -> std::process::Output {
+pub fn psql(port: u16, password: &str, sql: &str) -> std::process::Output {
     psql_tls(port, password, sql, "prefer")
 }
 
@@ -87,7 +79,7 @@ fn psql_tls(port: u16, password: &str, sql: &str, sslmode: &str) -> std::process
         .expect("psql is not installed: run the suite with scripts/test")
 }
 
-fn http_post(addr: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
+pub fn http_post(addr: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
@@ -110,7 +102,16 @@ fn http_post(addr: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
 #[test]
 fn serve_answers_psql_drivers_feast_clients_and_polars() {
     let env = Env::new(1);
-    env.simulate(&["--count", "4000", "--seed", "21", "--players", "50"]);
+    env.simulate(&[
+        "--count",
+        "4000",
+        "--seed",
+        "21",
+        "--players",
+        "50",
+        "--backdate-days",
+        "1",
+    ]);
     let out = env.strata().args(["run", "--once"]).output().unwrap();
     assert!(
         out.status.success(),

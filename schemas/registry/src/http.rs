@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -151,8 +152,43 @@ async fn put_subject_config(State(r): S, Path(subject): Path<String>, bytes: Byt
     Ok(ok(json!({"compatibility": level.as_str()})))
 }
 
+/// Whether a request changes the registry: registering, compatibility levels. Lookups and
+/// compatibility checks are POSTs that change nothing.
+fn mutates(method: &Method, path: &str) -> bool {
+    let lookup = *method == Method::POST
+        && (path.starts_with("/compatibility/")
+            || (path.starts_with("/subjects/") && path.matches('/').count() == 2));
+    !lookup && matches!(*method, Method::POST | Method::PUT | Method::DELETE)
+}
+
+/// Changes need a bearer token when tokens are configured; reads stay open, since
+/// producers and consumers fetch schemas to encode and decode.
+async fn guard(
+    State(tokens): State<strata_pipelines::BearerTokens>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if mutates(req.method(), req.uri().path()) && !tokens.accepts(header) {
+        let mut r = reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"error_code": 40101, "message": "changing the registry needs a bearer token (serve.tokens)"}),
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    next.run(req).await
+}
+
 /// The REST API; mount at the root (Confluent clients expect `/subjects`, `/schemas`, ...).
-pub fn router(registry: Arc<Registry>) -> Router {
+/// With tokens, every change needs one.
+pub fn router(registry: Arc<Registry>, tokens: strata_pipelines::BearerTokens) -> Router {
     Router::new()
         .route("/", get(|| async { ok(json!({})) }))
         .route("/subjects", get(subjects))
@@ -179,4 +215,5 @@ pub fn router(registry: Arc<Registry>) -> Router {
             get(get_subject_config).put(put_subject_config),
         )
         .with_state(registry)
+        .layer(middleware::from_fn_with_state(tokens, guard))
 }

@@ -153,7 +153,7 @@ async fn bearer_tokens_and_body_limits() {
         .await
         .unwrap();
     let settings = HttpSettings {
-        tokens: vec!["s3cret".into()],
+        tokens: strata_pipelines::BearerTokens::new(["s3cret".to_string()]),
         max_body_bytes: 4096,
         ..HttpSettings::default()
     };

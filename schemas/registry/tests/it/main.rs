@@ -9,28 +9,45 @@ use schema_registry_converter::async_impl::json::{JsonDecoder, JsonEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
 use serde_json::{Value, json};
-use strata_pipelines::Lake;
+use strata_pipelines::{BearerTokens, Lake};
 use strata_registry::{Registry, http::router};
 
 async fn serve(dir: &std::path::Path) -> (String, Arc<Registry>) {
+    serve_with(dir, BearerTokens::default()).await
+}
+
+async fn serve_with(dir: &std::path::Path, tokens: BearerTokens) -> (String, Arc<Registry>) {
     let lake = Lake::new(dir.to_str().unwrap()).unwrap();
     lake.ensure_root().unwrap();
     let registry = Registry::open(lake).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(registry.clone());
+    let app = router(registry.clone(), tokens);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}"), registry)
 }
 
 /// A minimal HTTP/1.0 client: the API must work for anything that speaks plain HTTP.
 async fn http(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    http_as(url, method, path, body, None).await
+}
+
+async fn http_as(
+    url: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = url.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Content-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -273,4 +290,51 @@ async fn a_running_inspector_follows_newly_registered_versions() {
     // Validated by version 2's own rules, not merely accepted.
     assert_eq!(kind(&mission_v2(0)), Some(InvalidKind::SchemaViolation));
     follower.abort();
+}
+
+/// With tokens configured, registering and changing compatibility need one; reading,
+/// looking up and checking compatibility stay open for producers and consumers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_need_a_token_when_tokens_are_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _) = serve_with(
+        dir.path(),
+        BearerTokens::new(["registry-admin-1".to_string()]),
+    )
+    .await;
+    let v1 = json!({"schema": schema(&["id"], None).to_string(), "schemaType": "JSON"});
+    let path = "/subjects/scores-value/versions";
+    let (st, r) = http(&url, "POST", path, Some(v1.clone())).await;
+    assert_eq!(st, 401, "{r}");
+    assert_eq!(r["error_code"], 40101, "{r}");
+    let (st, _) = http_as(&url, "POST", path, Some(v1.clone()), Some("wrong")).await;
+    assert_eq!(st, 401);
+    let (st, _) = http(
+        &url,
+        "PUT",
+        "/config",
+        Some(json!({"compatibility": "NONE"})),
+    )
+    .await;
+    assert_eq!(st, 401);
+    let (st, r) = http(&url, "GET", "/config", None).await;
+    assert_eq!(
+        (st, r["compatibilityLevel"].as_str()),
+        (200, Some("BACKWARD")),
+        "{r}"
+    );
+    let (st, r) = http_as(
+        &url,
+        "POST",
+        path,
+        Some(v1.clone()),
+        Some("registry-admin-1"),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    // Reads and lookups need no token.
+    let (st, _) = http(&url, "GET", "/subjects/scores-value/versions/1", None).await;
+    assert_eq!(st, 200);
+    let (st, r) = http(&url, "POST", "/subjects/scores-value", Some(v1)).await;
+    assert_eq!((st, r["version"].as_u64()), (200, Some(1)), "{r}");
 }
