@@ -69,6 +69,8 @@ pub struct Generator {
     players: Vec<Player>,
     agents: Vec<String>,
     pending_invocations: VecDeque<(usize, String, String, String)>,
+    /// Recently completed invocations (id, agent): what feedback is given on.
+    completed_invocations: VecDeque<(String, String)>,
     recent: VecDeque<(bool, String, Vec<u8>, EventType)>,
     clock_us: i64,
     step_us: i64,
@@ -111,6 +113,7 @@ impl Generator {
             players,
             agents,
             pending_invocations: VecDeque::new(),
+            completed_invocations: VecDeque::new(),
             recent: VecDeque::new(),
             clock_us: start.timestamp_micros(),
             step_us,
@@ -235,18 +238,16 @@ impl Generator {
             });
             (EventType::EconomyTransaction, payload, None)
         } else if roll < 0.90 {
-            let agent = self.agents[self.rng.random_range(0..self.agents.len())].clone();
-            let inv = format!("inv-{}", self.seq);
-            let model = MODELS[self.rng.random_range(0..MODELS.len())].to_string();
-            self.pending_invocations
-                .push_back((p, agent.clone(), inv.clone(), model.clone()));
-            let payload = json!({"invocation_id": inv, "model": model, "prompt_tokens": self.rng.random_range(20..4000)});
-            (EventType::AgentInvocationStarted, payload, Some(agent))
-        } else {
-            let agent = self.agents[self.rng.random_range(0..self.agents.len())].clone();
-            let payload = json!({"invocation_id": format!("inv-{}", self.rng.random_range(0..self.seq.max(1))),
-                "rating": self.rng.random_range(1..=5)});
+            self.start_invocation(p)
+        } else if !self.completed_invocations.is_empty() {
+            // Feedback on an invocation that completed, keyed by its agent (so it lands in
+            // the same partition, after the completion).
+            let i = self.rng.random_range(0..self.completed_invocations.len());
+            let (inv, agent) = self.completed_invocations[i].clone();
+            let payload = json!({"invocation_id": inv, "rating": self.rng.random_range(1..=5)});
             (EventType::AgentFeedbackGiven, payload, Some(agent))
+        } else {
+            self.start_invocation(p)
         };
         let source = if agent.is_some() {
             "agent-runtime/eu-1".to_string()
@@ -268,6 +269,17 @@ impl Generator {
         (t.is_agent_event(), key, e, t)
     }
 
+    /// An agent invocation starts; it completes some events later.
+    fn start_invocation(&mut self, p: usize) -> (EventType, Value, Option<String>) {
+        let agent = self.agents[self.rng.random_range(0..self.agents.len())].clone();
+        let inv = format!("inv-{}", self.seq);
+        let model = MODELS[self.rng.random_range(0..MODELS.len())].to_string();
+        self.pending_invocations
+            .push_back((p, agent.clone(), inv.clone(), model.clone()));
+        let payload = json!({"invocation_id": inv, "model": model, "prompt_tokens": self.rng.random_range(20..4000)});
+        (EventType::AgentInvocationStarted, payload, Some(agent))
+    }
+
     fn invocation_completed(
         &mut self,
         p: usize,
@@ -277,6 +289,11 @@ impl Generator {
     ) -> (bool, String, Value, EventType) {
         let tenant = self.players[p].tenant.clone();
         let player_id = self.players[p].id.clone();
+        if self.completed_invocations.len() >= 4096 {
+            self.completed_invocations.pop_front();
+        }
+        self.completed_invocations
+            .push_back((inv.clone(), agent.clone()));
         let ok = self.rng.random_bool(0.93);
         let tokens_in = self.rng.random_range(50..4000);
         let tokens_out = self.rng.random_range(10..2000);

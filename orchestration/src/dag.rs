@@ -238,4 +238,33 @@ mod tests {
         .to_string();
         assert!(e.contains("both write silver.a"), "{e}");
     }
+
+    /// A job whose expectations read another table (references) runs after that table's job,
+    /// though it does not consume it: the platform's feedback job follows invocations.
+    #[test]
+    fn tables_read_by_expectations_order_the_dag() {
+        let feedback = JobSpec::builder("silver.feedback")
+            .input("bronze.events".parse().unwrap())
+            .after("silver.invocations".parse().unwrap())
+            .build()
+            .unwrap();
+        let dag = Dag::new(vec![
+            feedback,
+            spec("silver.invocations", &["bronze.events"]),
+        ])
+        .unwrap();
+        let names: Vec<&str> = dag
+            .order()
+            .iter()
+            .map(|&i| dag.spec(i).name.as_str())
+            .collect();
+        assert_eq!(names, ["silver.invocations", "silver.feedback"]);
+        assert!(!dag.text().contains("silver.feedback <- silver.invocations"));
+        let platform = Dag::new(crate::platform_jobs().iter().map(|j| j.spec()).collect()).unwrap();
+        let (inv, fb) = (
+            platform.index("silver.agent_invocations").unwrap(),
+            platform.index("silver.agent_feedback").unwrap(),
+        );
+        assert!(platform.upstream(fb).contains(&inv));
+    }
 }

@@ -111,7 +111,41 @@ struct OnlineRequest {
     feature_service: Option<String>,
 }
 
+/// `POST /get-online-features`. Errors come in Feast's shape (a JSON string holding
+/// `module`, `class`, `message`), so Feast's client raises the matching exception.
 async fn online(
+    state: State<Arc<AppState>>,
+    raw: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    match online_features(state, raw).await {
+        Ok(r) => r,
+        Err(e) => feast_error(e),
+    }
+}
+
+fn feast_error(e: Error) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "request failed");
+    }
+    let message = e.to_string();
+    let class = if message.starts_with("unknown feature view") {
+        "FeatureViewNotFoundException"
+    } else if message.starts_with("unknown feature service") {
+        "FeatureServiceNotFoundException"
+    } else {
+        "FeastError"
+    };
+    let detail = json!({"module": "feast.errors", "class": class, "message": message});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Value::String(detail.to_string()).to_string(),
+    )
+        .into_response()
+}
+
+async fn online_features(
     State(s): State<Arc<AppState>>,
     raw: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {

@@ -218,6 +218,19 @@ pub fn http_get(port: u16, path: &str) -> String {
     body
 }
 
+pub fn http_get_with_token(port: u16, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
 /// A counter or gauge from a Prometheus text page (summed over its label sets), if the
 /// page answers and has it.
 pub fn metric(port: u16, name: &str) -> Option<f64> {

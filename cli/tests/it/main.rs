@@ -15,5 +15,6 @@ mod orchestrate;
 mod refine;
 mod registry;
 mod serve;
+mod skew;
 mod sql_endpoint;
 mod storage;

@@ -40,7 +40,8 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
     let config = env.dir.path().join("strata.toml");
     std::fs::write(
         &config,
-        "[ingest.batch]\nmax_wait_ms = 200\n[run]\ninterval_ms = 200\n",
+        "[ingest.batch]\nmax_wait_ms = 200\n[run]\ninterval_ms = 200\n\
+         [serve]\ntokens = [\"run-token-0123456789\"]\n",
     )
     .unwrap();
     // The topics exist (with one record) before `strata run` subscribes.
@@ -119,6 +120,16 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
     assert_eq!((rows, distinct), (n, n), "exactly once in Bronze");
 
     let metrics = http_get(port, "/metrics");
+    let api = http_get(port, "/api/runs");
+    assert!(
+        api.lines().next().unwrap_or("").contains(" 401 "),
+        "/api/runs without a token: {api}"
+    );
+    let api = http_get_with_token(port, "/api/runs", "run-token-0123456789");
+    assert!(
+        api.lines().next().unwrap_or("").contains(" 200 "),
+        "/api/runs with the token: {api}"
+    );
     for needle in [
         "strata_ingest_records_consumed_total",
         "strata_job_runs_total{job=\"gold.agent_daily\",status=\"succeeded\"}",
@@ -133,7 +144,9 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
     }
     assert!(http_get(port, "/healthz").ends_with("ok\n"));
     assert!(http_get(port, "/dashboard").contains("<title>Strata</title>"));
-    assert!(http_get(port, "/api/runs").contains("gold.agent_daily"));
+    assert!(
+        http_get_with_token(port, "/api/runs", "run-token-0123456789").contains("gold.agent_daily")
+    );
     sigterm(&second);
     let exit = second.wait().unwrap();
     assert!(exit.success(), "strata run exited with {exit}");
@@ -165,6 +178,17 @@ fn status_lineage_and_a_backfill_from_the_command_line() {
     assert!(text.contains("gold.agent_features"), "{text}");
     let s = status(&env);
     assert!(caught_up(&s), "{s}");
+    // On valid data every `references` expectation passes: the referenced table's job runs
+    // first in the same pass.
+    let refs = env.sql(
+        "SELECT expectation, sum(rows_checked) AS checked, sum(rows_failed) AS failed \
+         FROM _strata.quality_results WHERE kind = 'references' GROUP BY 1",
+    );
+    assert!(!refs.is_empty(), "no references expectation ran");
+    for r in &refs {
+        assert!(r["checked"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["failed"].as_u64(), Some(0), "{r}");
+    }
 
     // Ingest lag comes from the broker: zero once run --once has caught up.
     let out = env.strata().args(["status"]).output().unwrap();
