@@ -152,8 +152,10 @@ fn init_logging(config: &Config) {
             }
         }
     }
+    // Colour only for a person at a terminal, never in files or log pipelines.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),

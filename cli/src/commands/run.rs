@@ -29,7 +29,12 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReplayArgs {}
+pub struct ReplayArgs {
+    /// Delete every Silver and Gold table and rebuild them from Bronze. Without it, replay
+    /// only says what it would delete.
+    #[arg(long)]
+    yes: bool,
+}
 
 pub fn runner(lake: &Lake, config: &Config, metrics: Arc<RunMetrics>) -> Result<Runner> {
     Ok(Runner::new(
@@ -222,9 +227,26 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
 }
 
 /// Rebuild every table above Bronze from scratch: remove them, then run every job.
-pub async fn replay(_args: ReplayArgs, config: Config) -> Result<()> {
+pub async fn replay(args: ReplayArgs, config: Config) -> Result<()> {
     let lake = super::lake(&config)?;
     lake.require_exists()?;
+    if !args.yes {
+        let doomed: Vec<String> = lake
+            .discover()
+            .await?
+            .into_iter()
+            .filter(|t| t.layer == "silver" || t.layer == "gold")
+            .map(|t| t.to_string())
+            .collect();
+        bail!(
+            "replay deletes {} and rebuilds them from Bronze; run again with --yes to do so",
+            if doomed.is_empty() {
+                "every Silver and Gold table (none exist yet)".to_string()
+            } else {
+                doomed.join(", ")
+            }
+        );
+    }
     for layer in ["silver", "gold"] {
         lake.drop_layer(layer).await?;
     }

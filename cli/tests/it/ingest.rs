@@ -124,14 +124,14 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         // Version 0 is the table's creation; data commits come after it.
         let before = env.bronze_version().max(Some(0));
         let mut child = env.spawn_ingest(&["--batch-max-records", "1000"]);
-        // Kill only after this member has committed (a new Bronze version), then a little
-        // later at random, so the kill lands mid-ingest however slow the machine is. A new
-        // member may wait a session timeout for the dead one to leave the group first.
-        wait_until(
-            &format!("member {} to commit to bronze.events", kills + 1),
-            Duration::from_secs(180),
-            || (env.bronze_version() > before).then_some(()),
-        );
+        // Kill once this member has committed (a new Bronze data version), then a little
+        // later at random, so kills land mid-ingest however slow the machine is. A member
+        // that joined while the broker still counted a dead leader may get no partitions
+        // until the next rebalance: after 30 s without a commit it is killed regardless.
+        let t0 = Instant::now();
+        while env.bronze_version() <= before && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
         sigkill(&mut child);
         kills += 1;
@@ -213,13 +213,16 @@ fn rebalance_after_a_member_dies_keeps_exactly_once() {
         "the kill came after everything was written"
     );
     let (rows, distinct, _) = env.wait_for_rows(expected, Duration::from_secs(300));
+    // Which survivor writes what depends on the broker's assignments; together they
+    // finished the work, and both leave cleanly.
+    let mut written = 0;
     for member in [b, c] {
         sigterm(&member);
         let out = member.wait_with_output().unwrap();
         assert!(out.status.success(), "member exited with {}", out.status);
-        let summary = json_output(&out);
-        assert!(summary["rows_written"].as_u64().unwrap() > 0, "{summary}");
+        written += json_output(&out)["rows_written"].as_u64().unwrap();
     }
+    assert!(written > 0, "the survivors wrote nothing");
     assert_eq!(distinct, expected, "records missing after rebalance");
     assert_eq!(rows, expected, "duplicates after rebalance");
     assert_eq!(env.bronze_counts(), (expected, expected, expected));

@@ -160,8 +160,19 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
         .status()
         .unwrap();
     assert!(status.success());
-    run(copy.path(), &["replay"]);
+    run(copy.path(), &["replay", "--yes"]);
     assert_same(&live, &snapshot(copy.path()));
+    // Without --yes, replay only says what it would delete.
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--lake")
+        .arg(env.lake())
+        .arg("replay")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "replay ran without --yes");
+    assert!(err.contains("gold.agent_daily") && err.contains("--yes"), "{err}");
+    assert_same(&live, &snapshot(&env.lake()));
 }
 
 #[test]

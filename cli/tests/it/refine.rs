@@ -115,7 +115,7 @@ fn incremental_runs_equal_a_replay_and_duckdb_agrees() {
         "--batch-max-wait-ms",
         "300",
     ]));
-    run(fresh.path(), &["replay"]);
+    run(fresh.path(), &["replay", "--yes"]);
     assert_same(&incremental, &snapshot(fresh.path()));
 
     let Some(python) = python() else {
@@ -178,6 +178,6 @@ fn a_killed_run_resumes_to_the_replay_result() {
         .status()
         .unwrap();
     assert!(status.success());
-    run(copy.path(), &["replay"]);
+    run(copy.path(), &["replay", "--yes"]);
     assert_same(&resumed, &snapshot(copy.path()));
 }

@@ -157,6 +157,44 @@ fn sql_endpoint_is_fresh_read_only_and_per_connection() {
         );
     }
     assert!(cols.contains("date") && cols.contains("bigint"), "{cols}");
+
+    // psql's meta-commands.
+    let listed = ok(psql(server.pg_port, "", "\\dt gold.*"));
+    assert!(listed.contains("player_daily"), "{listed}");
+    let described = ok(psql(server.pg_port, "", "\\d gold.player_daily"));
+    assert!(
+        described.contains("player_id") && described.contains("bigint"),
+        "{described}"
+    );
+
+    // What Grafana's PostgreSQL data source sends for its table picker and column list:
+    // the search path split into a one-row table, a series over it, an IN subquery inside
+    // CASE, and an ORDER BY on the same CASE.
+    let on_path = "SELECT CASE WHEN trim(sp[i]) = '\"$user\"' THEN user ELSE trim(sp[i]) END \
+        FROM generate_series(array_lower(string_to_array(current_setting('search_path'), ','), 1), \
+        array_upper(string_to_array(current_setting('search_path'), ','), 1)) AS i, \
+        string_to_array(current_setting('search_path'), ',') sp";
+    let tables = ok(psql(
+        server.pg_port,
+        "",
+        &format!(
+            "SELECT CASE WHEN quote_ident(table_schema) IN ({on_path}) THEN quote_ident(table_name) \
+             ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" \
+             FROM information_schema.tables \
+             WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog') \
+             ORDER BY CASE WHEN quote_ident(table_schema) IN ({on_path}) THEN 0 ELSE 1 END, 1"
+        ),
+    ));
+    assert!(tables.lines().any(|l| l == "gold.player_daily"), "{tables}");
+    let columns = ok(psql(
+        server.pg_port,
+        "",
+        "SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\" \
+         FROM information_schema.columns \
+         WHERE quote_ident(table_schema) = (parse_ident('gold.player_daily'))[1] \
+         AND quote_ident(table_name) = (parse_ident('gold.player_daily'))[2]",
+    ));
+    assert!(columns.lines().any(|l| l == "player_id|text"), "{columns}");
 }
 
 /// A runaway query is stopped by the statement timeout (or the memory cap) while the

@@ -97,11 +97,11 @@ fn the_platform_runs_on_an_s3_lake_and_python_reads_the_bucket() {
 
     // The same records into a local lake, rebuilt by a replay: the same tables, row for row.
     env.ingest_until_caught_up(&[]);
-    run(&env.lake(), &["replay"]);
+    run(&env.lake(), &["replay", "--yes"]);
     assert_same(&on_s3, &snapshot(&env.lake()));
 
     // Replay on the bucket drops Silver and Gold objects and rebuilds them identically.
-    succeed(s3().args(["replay"]));
+    succeed(s3().args(["replay", "--yes"]));
     assert_same(&on_s3, &snapshot_with(&s3));
 
     // Discovery, status and maintenance list the bucket.

@@ -13,8 +13,8 @@ use deltalake::datafusion::logical_expr::{
 };
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::datafusion::sql::sqlparser::ast::{
-    Expr, GroupByExpr, Ident, ObjectName, ObjectNamePart, SelectItem, SetExpr, Statement, Value,
-    ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut,
+    Expr, GroupByExpr, Ident, ObjectName, ObjectNamePart, SelectItem, SetExpr, Statement,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
@@ -444,45 +444,18 @@ pub(super) fn savepoint_tag(statement: &Statement) -> Option<&'static str> {
     }
 }
 
-/// Rewrite what DataFusion would misread; SQL that does not parse here is left for the
-/// real parser to report.
-pub(super) fn rewrite_sql(sql: &str, search_path: Option<&str>, ctx: &SessionContext) -> String {
-    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
-        return sql.to_string();
-    };
+/// Rewrite what DataFusion would misread in one parsed statement (after datafusion-postgres's
+/// own rewrites, which recognise some clients' catalog queries by their text): unqualified
+/// names along the search_path, LIKE ... ESCAPE, and in catalog queries the constructs BI
+/// tools use that DataFusion cannot plan.
+pub(super) fn rewrite(statement: &mut Statement, search_path: Option<&str>, ctx: &SessionContext) {
+    let text = statement.to_string();
     let schemas = search_schemas(search_path, ctx);
-    let mut changed = false;
-    for s in &mut statements {
-        let mut v = Rewriter {
-            schemas: &schemas,
-            ctx,
-            changed: false,
-            aggregate_subqueries: sql.contains("pg_catalog"),
-        };
-        let _ = s.visit(&mut v);
-        changed |= v.changed;
-    }
-    if !changed {
-        return sql.to_string();
-    }
-    statements
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Qualify one parsed statement's unqualified table names by the client's search_path.
-pub(super) fn qualify(statement: &mut Statement, search_path: Option<&str>, ctx: &SessionContext) {
-    let schemas = search_schemas(search_path, ctx);
-    if schemas.is_empty() {
-        return;
-    }
     let mut v = Rewriter {
         schemas: &schemas,
         ctx,
         changed: false,
-        aggregate_subqueries: false,
+        aggregate_subqueries: text.contains("pg_catalog") || text.contains("information_schema"),
     };
     let _ = statement.visit(&mut v);
 }
@@ -502,6 +475,7 @@ fn search_schemas(search_path: Option<&str>, ctx: &SessionContext) -> Vec<String
 struct Rewriter<'a> {
     schemas: &'a [String],
     ctx: &'a SessionContext,
+    /// Whether anything was rewritten.
     changed: bool,
     /// Wrap scalar subqueries' single column in `max()`: catalog queries of BI tools use
     /// correlated scalar subqueries that return at most one row, which DataFusion plans only
@@ -511,6 +485,46 @@ struct Rewriter<'a> {
 
 impl VisitorMut for Rewriter<'_> {
     type Break = ();
+
+    fn pre_visit_query(
+        &mut self,
+        query: &mut deltalake::datafusion::sql::sqlparser::ast::Query,
+    ) -> ControlFlow<()> {
+        use deltalake::datafusion::sql::sqlparser::ast::{OrderByKind, visit_expressions};
+        // DataFusion cannot sort by a subquery. In catalog listings such a term only puts the
+        // search path's schemas first: drop it, keep the other terms.
+        if self.aggregate_subqueries
+            && let Some(order) = &mut query.order_by
+            && let OrderByKind::Expressions(items) = &mut order.kind
+        {
+            let before = items.len();
+            items.retain(|item| {
+                visit_expressions(&item.expr, |e| match e {
+                    Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
+                        ControlFlow::Break(())
+                    }
+                    _ => ControlFlow::Continue(()),
+                })
+                .is_continue()
+            });
+            let after = items.len();
+            if after == 0 {
+                query.order_by = None;
+            }
+            self.changed |= after != before;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if self.aggregate_subqueries
+            && let Some(rewritten) = rewrite_table_function(factor)
+        {
+            *factor = rewritten;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
         if name.0.len() != 1 {
@@ -535,9 +549,9 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        // DataFusion cannot run correlated subqueries inside CASE. In catalog queries they
-        // look up what Strata has none of (column defaults, identity columns, non-default
-        // collations): NULL is their exact answer here.
+        // DataFusion cannot run subqueries inside CASE. In catalog queries they look up what
+        // Strata has none of (column defaults, identity columns, non-default collations):
+        // NULL is their exact answer here.
         if self.aggregate_subqueries
             && let Expr::Case {
                 conditions,
@@ -545,10 +559,21 @@ impl VisitorMut for Rewriter<'_> {
                 ..
             } = expr
         {
-            let nulls = |e: &mut Expr| {
+            let mut replaced = false;
+            let mut nulls = |e: &mut Expr| {
                 let _ = visit_expressions_mut(e, |inner| {
-                    if matches!(inner, Expr::Subquery(_)) {
-                        *inner = Expr::value(Value::Null);
+                    match inner {
+                        Expr::Subquery(_) => {
+                            *inner = Expr::value(Value::Null);
+                            replaced = true;
+                        }
+                        // Grafana's "is the schema on the search path": no, so names come
+                        // schema-qualified, which always resolves.
+                        Expr::InSubquery { negated, .. } => {
+                            *inner = Expr::value(Value::Boolean(*negated));
+                            replaced = true;
+                        }
+                        _ => {}
                     }
                     ControlFlow::<()>::Continue(())
                 });
@@ -560,7 +585,9 @@ impl VisitorMut for Rewriter<'_> {
             if let Some(e) = else_result {
                 nulls(e);
             }
-            self.changed = true;
+            // Untouched queries keep their text: datafusion-postgres recognises some
+            // clients' catalog queries by it.
+            self.changed |= replaced;
         }
         if self.aggregate_subqueries
             && let Expr::Subquery(query) = expr
@@ -581,6 +608,30 @@ impl VisitorMut for Rewriter<'_> {
                 *e = wrapped;
                 self.changed = true;
             }
+        }
+        // `user` is Postgres' CURRENT_USER; DataFusion reads it as a column name.
+        let bare_user = match &*expr {
+            Expr::Identifier(i) => i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user"),
+            Expr::Function(f) => {
+                matches!(
+                    f.args,
+                    deltalake::datafusion::sql::sqlparser::ast::FunctionArguments::None
+                ) && matches!(
+                    f.name.to_string().to_ascii_lowercase().as_str(),
+                    "user" | "current_user"
+                )
+            }
+            _ => false,
+        };
+        if self.aggregate_subqueries
+            && bare_user
+            && let Ok(call) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql("session_user()")
+                .and_then(|mut p| p.parse_expr())
+        {
+            *expr = call;
+            self.changed = true;
+            return ControlFlow::Continue(());
         }
         // Catalog columns Strata's pg_catalog does not have, and what they hold here.
         if self.aggregate_subqueries
@@ -633,6 +684,48 @@ impl VisitorMut for Rewriter<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Set-returning calls in FROM as Postgres reads them: `string_to_array(...) s` (a scalar
+/// function used as a one-row table) becomes `(SELECT string_to_array(...) AS s) s`, and
+/// `generate_series(...) AS i` names its column `i` (Grafana's table listing uses both).
+fn rewrite_table_function(factor: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias: Some(alias),
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let function = name.to_string().to_ascii_lowercase();
+    let call = format!(
+        "{name}({})",
+        args.args
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let a = &alias.name.value;
+    let text = match function.as_str() {
+        "generate_series" if alias.columns.is_empty() => {
+            format!("SELECT * FROM {call} AS {a}({a})")
+        }
+        "string_to_array" | "regexp_split_to_array" => {
+            format!("SELECT * FROM (SELECT {call} AS {a}) AS {a}")
+        }
+        _ => return None,
+    };
+    let query = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    let SetExpr::Select(select) = *query.body else {
+        return None;
+    };
+    select.from.into_iter().next().map(|t| t.relation)
 }
 
 /// `(table, column)` pairs BI tools read that are NULL for every Strata table.
@@ -702,7 +795,13 @@ mod tests {
         assert_eq!(reescape("a/_b%", '/'), "a\\_b%");
         assert_eq!(reescape("a\\b", '/'), "a\\\\b");
         let ctx = SessionContext::new();
-        let sql = rewrite_sql("SELECT 1 WHERE 'a_b' LIKE 'a/_b' ESCAPE '/'", None, &ctx);
+        let mut statements = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT 1 WHERE 'a_b' LIKE 'a/_b' ESCAPE '/'",
+        )
+        .unwrap();
+        rewrite(&mut statements[0], None, &ctx);
+        let sql = statements[0].to_string();
         assert!(
             sql.contains("LIKE 'a\\_b'") && !sql.contains("ESCAPE"),
             "{sql}"

@@ -76,6 +76,8 @@ impl Connection {
             inner: inner.query_parser(),
             shared: shared.clone(),
             ctx: ctx.clone(),
+            sql: PostgresCompatibilityParser::new(),
+            hooks: hooks.clone(),
         });
         Ok(Self {
             ctx,
@@ -268,11 +270,13 @@ pub(super) struct StrataParser {
     inner: Arc<Parser>,
     shared: Arc<Shared>,
     ctx: Arc<SessionContext>,
+    sql: PostgresCompatibilityParser,
+    hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 impl StrataParser {
     /// Text steps shared by both protocols: the SQL DataFusion will parse.
-    async fn prepare<C: ClientInfo + ?Sized>(&self, client: &C, sql: &str) -> PgWireResult<String> {
+    async fn prepare(&self, sql: &str) -> PgWireResult<String> {
         if let Some(verb) = guard::writing_verb(sql) {
             return Err(read_only_error(&verb));
         }
@@ -284,11 +288,7 @@ impl StrataParser {
                 .await
                 .map_err(|e| pg_error("42P01", e.to_string()))?;
         }
-        Ok(compat::rewrite_sql(
-            &sql,
-            client.metadata().get("search_path").map(String::as_str),
-            &self.ctx,
-        ))
+        Ok(sql)
     }
 
     /// Plan a query statement and check that it only reads.
@@ -312,24 +312,48 @@ impl QueryParser for StrataParser {
         &self,
         client: &C,
         sql: &str,
-        types: &[Option<Type>],
+        _types: &[Option<Type>],
     ) -> PgWireResult<Option<DfStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let sql = self.prepare(client, sql).await?;
-        let parsed = self.inner.parse_sql(client, &sql, types).await?;
-        if let Some((_, Some((statement, plan)))) = &parsed {
-            if let Statement::Declare { stmts } = statement {
-                for d in stmts {
-                    if let Some(q) = &d.for_query {
-                        self.plan(&Statement::Query(q.clone())).await?;
-                    }
+        let sql = self.prepare(sql).await?;
+        let mut statements = self
+            .sql
+            .parse(&sql)
+            .map_err(|e| pg_error("42601", e.to_string()))?;
+        if statements.is_empty() {
+            return Ok(None);
+        }
+        let mut statement = statements.remove(0);
+        if let Statement::Declare { stmts } = &statement {
+            for d in stmts {
+                if let Some(q) = &d.for_query {
+                    self.plan(&Statement::Query(q.clone())).await?;
                 }
             }
-            guard::check_read_only(plan)?;
         }
-        Ok(parsed)
+        if guard::is_session_statement(&statement) || compat::savepoint_tag(&statement).is_some() {
+            // Answered at execution by the session hooks; no query plan of its own.
+            for hook in &self.hooks {
+                if let Some(plan) = hook
+                    .handle_extended_parse_query(&statement, &self.ctx, client)
+                    .await
+                {
+                    return Ok(Some((statement.to_string(), Some((statement, plan?)))));
+                }
+            }
+            let empty =
+                LogicalPlan::EmptyRelation(deltalake::datafusion::logical_expr::EmptyRelation {
+                    produce_one_row: false,
+                    schema: Arc::new(deltalake::datafusion::common::DFSchema::empty()),
+                });
+            return Ok(Some((statement.to_string(), Some((statement, empty)))));
+        }
+        let path = client.metadata().get("search_path").cloned();
+        compat::rewrite(&mut statement, path.as_deref(), &self.ctx);
+        let plan = self.plan(&statement).await?;
+        Ok(Some((statement.to_string(), Some((statement, plan)))))
     }
 
     fn get_parameter_types(&self, stmt: &DfStatement) -> PgWireResult<Vec<Type>> {
@@ -354,7 +378,7 @@ impl SimpleQueryHandler for Connection {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = self.parser.prepare(client, query).await?;
+        let sql = self.parser.prepare(query).await?;
         let statements = self
             .sql
             .parse(&sql)
@@ -370,7 +394,7 @@ impl SimpleQueryHandler for Connection {
             }
             // A SET search_path earlier in this same query applies from here on.
             let path = client.metadata().get("search_path").cloned();
-            compat::qualify(&mut statement, path.as_deref(), &self.ctx);
+            compat::rewrite(&mut statement, path.as_deref(), &self.ctx);
             let plan = self.parser.plan(&statement).await?;
             results.push(self.execute(client, plan, &Format::UnifiedText).await?);
         }
