@@ -3,7 +3,8 @@
     bi_clients.py HOST PORT
 
 Prints one JSON object: SQLAlchemy 2 (psycopg 3) connecting, inspecting schemas, tables and
-columns, pandas read_sql / read_sql_table, and a psycopg named (server-side) cursor.
+columns, pandas read_sql / read_sql_table, psycopg binary results, and a psycopg named
+(server-side) cursor.
 """
 import json
 import sys
@@ -32,6 +33,11 @@ def main(host, port):
     out["read_sql_table_columns"] = list(df.columns)
 
     with psycopg.connect(host=host, port=int(port), user="analyst", dbname="strata") as conn:
+        # Binary results decode to the same values as text ones (dates, ints, floats, text).
+        q = "SELECT event_date, agent_id, invocations, success_rate FROM gold.agent_daily WHERE invocations > %s ORDER BY agent_id, event_date"
+        out["binary_equals_text"] = (
+            conn.cursor(binary=True).execute(q, (0,)).fetchall() == conn.execute(q, (0,)).fetchall()
+        )
         with conn.cursor(name="big_read") as cur:
             cur.itersize = 50
             cur.execute("SELECT event_id, valid FROM bronze.events ORDER BY event_id")

@@ -171,7 +171,10 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "replay ran without --yes");
-    assert!(err.contains("gold.agent_daily") && err.contains("--yes"), "{err}");
+    assert!(
+        err.contains("gold.agent_daily") && err.contains("--yes"),
+        "{err}"
+    );
     assert_same(&live, &snapshot(&env.lake()));
 }
 
