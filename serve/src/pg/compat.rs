@@ -803,7 +803,7 @@ mod tests {
         rewrite(&mut statements[0], None, &ctx);
         let sql = statements[0].to_string();
         assert!(
-            sql.contains("LIKE 'a\\_b'") && !sql.contains("ESCAPE"),
+            sql.contains("LIKE pg_like_escape('a/_b', '/')") && !sql.contains("ESCAPE"),
             "{sql}"
         );
     }
