@@ -56,6 +56,15 @@ pub struct ServeConfig {
     /// More tokens, one per line, from this file (a mounted secret); `STRATA_SERVE_TOKENS`
     /// (comma-separated) adds more.
     pub tokens_file: Option<String>,
+    /// A request's headers must arrive within this (ms); slow clients are cut off.
+    pub http_header_timeout_ms: u64,
+    /// An HTTP connection with no traffic for this long is closed (ms).
+    pub http_idle_timeout_ms: u64,
+    /// A request, body and answer included, must finish within this (ms; 408 after).
+    pub http_request_timeout_ms: u64,
+    /// HTTP connections at once; past them (and a small reserve for health and metrics) a
+    /// connection gets a 503 and is closed.
+    pub http_max_connections: usize,
     /// Online store in Redis (`redis://host:port`) instead of memory (`--redis`).
     pub redis_url: Option<String>,
     /// Prefix of the online store's Redis keys; deployments sharing a Redis need different ones.
@@ -85,6 +94,10 @@ impl Default for ServeConfig {
             sql_max_connections: 64,
             tokens: Vec::new(),
             tokens_file: None,
+            http_header_timeout_ms: 10_000,
+            http_idle_timeout_ms: 60_000,
+            http_request_timeout_ms: 300_000,
+            http_max_connections: 1024,
             redis_url: None,
             redis_namespace: "strata".into(),
             refresh_ms: 1000,

@@ -39,6 +39,18 @@ pub fn topic_partitions(brokers: &str, topics: &[String]) -> Result<Vec<(String,
         .collect())
 }
 
+/// Every partition of the topics (partitions numbered from 0, as Kafka does).
+pub fn partitions_of(brokers: &str, topics: &[String]) -> Result<Vec<strata_bronze::PartitionKey>> {
+    Ok(topic_partitions(brokers, topics)?
+        .into_iter()
+        .flat_map(|(topic, n)| {
+            (0..n.unwrap_or(0)).map(move |p| {
+                strata_bronze::PartitionKey::new(&topic, i32::try_from(p).unwrap_or(i32::MAX))
+            })
+        })
+        .collect())
+}
+
 /// Fail unless every topic exists.
 pub fn require_topics(brokers: &str, topics: &[String]) -> Result<()> {
     for (topic, parts) in topic_partitions(brokers, topics)? {

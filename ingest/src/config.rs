@@ -93,6 +93,17 @@ pub struct IngestConfig {
     pub max_value_bytes: usize,
     /// Address of the `/metrics` and `/healthz` endpoint; port 0 picks a free port.
     pub metrics_addr: String,
+    /// Events whose occurred_at is more than this many days before ingest time are invalid
+    /// (`implausible_time`).
+    pub event_time_past_days: u64,
+    /// Events whose occurred_at is more than this many days after ingest time are invalid.
+    pub event_time_future_days: u64,
+    /// A group that never wrote partitions Bronze already holds (a renamed group): refuse,
+    /// or start from `bronze` (after what it holds), `beginning` or `latest`.
+    pub start_from: crate::start::StartFrom,
+    /// `--until-caught-up` gives up (exit code 1, saying what it could not read or write)
+    /// after this many seconds without being caught up.
+    pub caught_up_timeout_s: u64,
 }
 
 impl Default for IngestConfig {
@@ -101,6 +112,10 @@ impl Default for IngestConfig {
             batch: BatchConfig::default(),
             max_value_bytes: 1024 * 1024,
             metrics_addr: "127.0.0.1:0".into(),
+            caught_up_timeout_s: 600,
+            event_time_past_days: 7300,
+            event_time_future_days: 7,
+            start_from: crate::start::StartFrom::Refuse,
         }
     }
 }

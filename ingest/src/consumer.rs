@@ -27,8 +27,9 @@ use crate::{Error, IngestConfig, KafkaConfig, Metrics, Result, admin};
 
 /// How often partition lag is refreshed from the broker's watermarks.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
-/// How long `--until-caught-up` waits with no partitions assigned before calling it done.
-const EMPTY_GRACE: Duration = Duration::from_secs(30);
+/// How long `--until-caught-up` waits with no partitions assigned before checking whether
+/// other members have written every partition.
+const EMPTY_GRACE: Duration = Duration::from_secs(10);
 /// Commit attempts for retryable failures before giving up.
 const COMMIT_ATTEMPTS: u32 = 5;
 
@@ -53,6 +54,9 @@ pub struct IngestSummary {
 struct IngestContext {
     lake: Lake,
     group: String,
+    /// Where partitions this group never wrote start (see `start.rs`); others start at the
+    /// beginning.
+    start: BTreeMap<PartitionKey, Offset>,
     generation: AtomicU64,
     assignment: Mutex<Vec<PartitionKey>>,
     assigned_once: std::sync::atomic::AtomicBool,
@@ -124,7 +128,7 @@ impl ConsumerContext for IngestContext {
                         for (key, offset) in &stored {
                             let position = match offset {
                                 Some(o) => Offset::Offset(o + 1),
-                                None => Offset::Beginning,
+                                None => self.start.get(key).copied().unwrap_or(Offset::Beginning),
                             };
                             if let Err(e) =
                                 tpl.set_partition_offset(&key.topic, key.partition, position)
@@ -294,10 +298,23 @@ impl Ingestor {
         admin::require_topics(&self.kafka.brokers, &self.kafka.topics)?;
         let mut writer =
             BronzeWriter::open(&self.lake, self.inspector.clone(), &self.kafka.group).await?;
+        let partitions = admin::partitions_of(&self.kafka.brokers, &self.kafka.topics)?;
+        let start = crate::start::new_group_positions(
+            &self.lake,
+            &mut writer,
+            &self.kafka.group,
+            &partitions,
+            self.config.start_from,
+        )
+        .await?;
+        if !start.is_empty() {
+            info!(partitions = start.len(), policy = ?self.config.start_from, "a group new to these partitions: start positions set");
+        }
 
         let context = IngestContext {
             lake: self.lake.clone(),
             group: self.kafka.group.clone(),
+            start,
             generation: AtomicU64::new(0),
             assignment: Mutex::new(Vec::new()),
             assigned_once: std::sync::atomic::AtomicBool::new(false),
@@ -370,13 +387,31 @@ impl Ingestor {
                         empty_since = None;
                         c
                     }
-                    // No partitions: a group with more members than partitions, or a
-                    // departed member still holding them; only give up after a while.
-                    None => empty_since.get_or_insert_with(Instant::now).elapsed() > EMPTY_GRACE,
+                    // No partitions: a group with more members than partitions, or the
+                    // broker took them away (a stalled session). Done only if Bronze holds
+                    // every partition of the topics up to its high watermark.
+                    None => {
+                        empty_since.get_or_insert_with(Instant::now).elapsed() > EMPTY_GRACE
+                            && self.topics_caught_up(&consumer, &mut writer).await.is_ok()
+                    }
                 };
                 if self.until_caught_up && caught_up && batch.records.is_empty() {
-                    info!("every assigned partition is in bronze.events; exiting");
+                    info!(
+                        "every partition read is in bronze.events up to its high watermark; exiting"
+                    );
                     break;
+                }
+                if self.until_caught_up
+                    && started.elapsed().as_secs() >= self.config.caught_up_timeout_s
+                {
+                    let detail = match self.topics_caught_up(&consumer, &mut writer).await {
+                        Ok(()) => "the last check found everything written".to_string(),
+                        Err(e) => e,
+                    };
+                    return Err(Error::NotCaughtUp {
+                        waited_s: started.elapsed().as_secs(),
+                        detail,
+                    });
                 }
             }
         }
@@ -492,6 +527,52 @@ impl Ingestor {
 
     /// Refresh per-partition lag. `Some(true)` when every assigned partition is fully in
     /// Bronze, `None` when nothing is assigned.
+    /// Whether Bronze holds every partition of the subscribed topics up to its high
+    /// watermark (written by any member of the group); `Err` says what is missing or could not
+    /// be read.
+    async fn topics_caught_up(
+        &self,
+        consumer: &StreamConsumer<IngestContext>,
+        writer: &mut BronzeWriter,
+    ) -> std::result::Result<(), String> {
+        let mut keys = Vec::new();
+        for topic in &self.kafka.topics {
+            let metadata = tokio::task::block_in_place(|| {
+                consumer.fetch_metadata(Some(topic), admin::CONNECT_TIMEOUT)
+            })
+            .map_err(|e| format!("cannot read the partitions of topic '{topic}': {e}"))?;
+            for t in metadata.topics() {
+                keys.extend(t.partitions().iter().map(|p| PartitionKey {
+                    topic: topic.clone(),
+                    partition: p.id(),
+                }));
+            }
+        }
+        let stored = writer
+            .stored_offsets(keys.iter().cloned())
+            .await
+            .map_err(|e| format!("cannot read stored offsets from bronze.events: {e}"))?;
+        for key in &keys {
+            let (low, high) = tokio::task::block_in_place(|| {
+                consumer.fetch_watermarks(&key.topic, key.partition, admin::CONNECT_TIMEOUT)
+            })
+            .map_err(|e| format!("cannot read the high watermark of {key}: {e}"))?;
+            let next = stored
+                .get(key)
+                .copied()
+                .flatten()
+                .map_or(low, |s| s + 1)
+                .max(low);
+            if next < high {
+                return Err(format!(
+                    "{key}: bronze.events holds offsets below {next}, the broker has up to {}",
+                    high - 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
     async fn update_lag(
         &self,
         consumer: &StreamConsumer<IngestContext>,

@@ -26,6 +26,18 @@ pub enum Error {
     },
     #[error("rebalance: loading stored offsets from bronze.events failed: {0}")]
     Rebalance(String),
+    #[error(
+        "consumer group '{group}' has never written {partitions}, which bronze.events already \
+         holds from another group (a renamed group?); start after what Bronze holds with \
+         --start-from bronze, read them again with --start-from beginning, or only new records \
+         with --start-from latest (ingest.start_from)"
+    )]
+    NewGroup { group: String, partitions: String },
+    #[error(
+        "not caught up after {waited_s} s (ingest.caught_up_timeout_s): {detail}; Bronze holds \
+         what was committed, run again to go on"
+    )]
+    NotCaughtUp { waited_s: u64, detail: String },
     #[error(transparent)]
     Bronze(#[from] strata_bronze::Error),
     #[error(transparent)]

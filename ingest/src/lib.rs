@@ -14,8 +14,10 @@ pub mod embedded;
 pub mod error;
 pub mod metrics;
 pub mod simulate;
+pub mod start;
 
 pub use config::{BatchConfig, IngestConfig, KafkaConfig, SimulateConfig};
 pub use consumer::{IngestSummary, Ingestor};
 pub use error::{Error, Result};
 pub use metrics::Metrics;
+pub use start::StartFrom;

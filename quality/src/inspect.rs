@@ -1,4 +1,5 @@
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -15,12 +16,16 @@ pub enum InvalidKind {
     Oversize,
     InvalidUtf8,
     MalformedJson,
+    /// Well-formed JSON nested deeper than the parser's limit (128 levels).
+    TooDeep,
     NotAnObject,
     MissingEventId,
     MissingEventType,
     UnknownEventType,
     UnknownSchemaVersion,
     BadTimestamp,
+    /// A valid time outside the plausible window around ingest time (year 9999, year 1).
+    ImplausibleTime,
     SchemaViolation,
     /// Confluent-framed, but its schema id is unknown, the registry is unreachable or not
     /// configured, or the payload violates the registered schema.
@@ -34,12 +39,14 @@ impl InvalidKind {
             InvalidKind::Oversize => "oversize",
             InvalidKind::InvalidUtf8 => "invalid_utf8",
             InvalidKind::MalformedJson => "malformed_json",
+            InvalidKind::TooDeep => "too_deep",
             InvalidKind::NotAnObject => "not_an_object",
             InvalidKind::MissingEventId => "missing_event_id",
             InvalidKind::MissingEventType => "missing_event_type",
             InvalidKind::UnknownEventType => "unknown_event_type",
             InvalidKind::UnknownSchemaVersion => "unknown_schema_version",
             InvalidKind::BadTimestamp => "bad_timestamp",
+            InvalidKind::ImplausibleTime => "implausible_time",
             InvalidKind::SchemaViolation => "schema_violation",
             InvalidKind::SchemaRegistry => "schema_registry",
         }
@@ -59,13 +66,30 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// Longest error message kept; a value quoted in a message (a 100k-character event type)
+/// must not make the error as large as the record.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
 impl Invalid {
     fn new(kind: InvalidKind, message: impl Into<String>) -> Self {
         Self {
             kind,
-            message: message.into(),
+            message: cap_message(message.into()),
         }
     }
+}
+
+/// The message cut at [`MAX_MESSAGE_CHARS`], saying how much was left out.
+pub fn cap_message(message: String) -> String {
+    let total = message.chars().count();
+    if total <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    let kept: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+    format!(
+        "{kept}... ({} more characters, {total} in all)",
+        total - MAX_MESSAGE_CHARS
+    )
 }
 
 /// The envelope fields of a record, as far as they could be read. Filled even for invalid
@@ -111,7 +135,16 @@ pub struct Inspector {
     validator: std::sync::RwLock<std::sync::Arc<SchemaValidator>>,
     max_value_bytes: usize,
     registry: Option<std::sync::Arc<crate::framed::RegistrySchemas>>,
+    /// Accepted event times: ingest time minus the first, plus the second. Every layer's
+    /// date arithmetic is safe inside it; a year-9999 event cannot block a job.
+    event_time_window: (Duration, Duration),
 }
+
+/// Event times accepted by default: 20 years back, 7 days ahead of ingest time.
+pub const DEFAULT_EVENT_TIME_WINDOW: (Duration, Duration) = (
+    Duration::from_secs(20 * 365 * 86_400),
+    Duration::from_secs(7 * 86_400),
+);
 
 fn str_field(doc: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
     doc.get(name).and_then(Value::as_str).map(str::to_owned)
@@ -123,7 +156,14 @@ impl Inspector {
             validator: std::sync::RwLock::new(std::sync::Arc::new(validator)),
             max_value_bytes,
             registry: None,
+            event_time_window: DEFAULT_EVENT_TIME_WINDOW,
         }
+    }
+
+    /// Accept event times from `past` before to `future` after ingest time.
+    pub fn with_event_time_window(mut self, past: Duration, future: Duration) -> Self {
+        self.event_time_window = (past, future);
+        self
     }
 
     /// Validate with these schemas from now on (a registry gained versions). Records being
@@ -190,6 +230,15 @@ impl Inspector {
         };
         let doc: Value = match serde_json::from_str(text) {
             Ok(v) => v,
+            Err(e) if e.to_string().contains("recursion limit exceeded") => {
+                return Inspection::invalid(
+                    InspectedEvent::default(),
+                    InvalidKind::TooDeep,
+                    format!(
+                        "value nests objects or arrays more than 128 levels deep ({e}); flatten the payload"
+                    ),
+                );
+            }
             Err(e) => {
                 return Inspection::invalid(
                     InspectedEvent::default(),
@@ -283,12 +332,20 @@ impl Inspector {
                 Inspection::invalid(event, InvalidKind::SchemaViolation, violation.to_string())
             }
             Some(Ok(())) => {
-                if event.occurred_at_us.is_none() {
+                let Some(at) = event.occurred_at_us else {
                     let shown = occurred_at.unwrap_or_default().to_string();
                     return Inspection::invalid(
                         event,
                         InvalidKind::BadTimestamp,
                         format!("{event_type}: occurred_at '{shown}' is not an RFC 3339 time"),
+                    );
+                };
+                if let Some(why) = self.implausible(at) {
+                    let shown = occurred_at.unwrap_or_default().to_string();
+                    return Inspection::invalid(
+                        event,
+                        InvalidKind::ImplausibleTime,
+                        format!("{event_type}: occurred_at '{shown}' {why}"),
                     );
                 }
                 Inspection {
@@ -297,6 +354,29 @@ impl Inspector {
                 }
             }
         }
+    }
+}
+
+impl Inspector {
+    /// Why an event time lies outside the accepted window, if it does.
+    fn implausible(&self, at_us: i64) -> Option<String> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let (past, future) = self.event_time_window;
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let days = |d: Duration| d.as_secs() / 86_400;
+        if at_us < now.saturating_sub(micros(past)) {
+            return Some(format!(
+                "is more than {} days before ingest time (ingest.event_time_past_days)",
+                days(past)
+            ));
+        }
+        if at_us > now.saturating_add(micros(future)) {
+            return Some(format!(
+                "is more than {} days after ingest time (ingest.event_time_future_days)",
+                days(future)
+            ));
+        }
+        None
     }
 }
 
@@ -364,6 +444,8 @@ mod tests {
             Some(InvalidKind::MalformedJson)
         );
         assert_eq!(kind_of(Some(b"[1,2]")), Some(InvalidKind::NotAnObject));
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(kind_of(Some(deep.as_bytes())), Some(InvalidKind::TooDeep));
 
         let mut doc = completed();
         doc.as_object_mut().unwrap().remove("event_id");
@@ -416,5 +498,84 @@ mod tests {
             inspector().inspect(Some(&bytes)).event.player_id.as_deref(),
             Some("p-1")
         );
+    }
+
+    #[test]
+    fn long_messages_are_capped_saying_how_much_was_left_out() {
+        let long = "x".repeat(100_000);
+        let capped = cap_message(format!("unknown event_type '{long}'"));
+        assert!(
+            capped.chars().count() < MAX_MESSAGE_CHARS + 80,
+            "{}",
+            capped.len()
+        );
+        assert!(
+            capped.ends_with("(98997 more characters, 100021 in all)"),
+            "{}",
+            &capped[capped.len() - 60..]
+        );
+        assert_eq!(cap_message("short".into()), "short");
+    }
+
+    #[test]
+    fn far_dated_events_are_invalid_with_their_own_kind() {
+        let i = inspector();
+        for when in [
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "1600-01-01T00:00:00Z",
+            "2300-01-01T00:00:00Z",
+        ] {
+            let mut doc = completed();
+            doc["occurred_at"] = serde_json::json!(when);
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            let got = i.inspect(Some(&bytes)).invalid.expect(when);
+            assert_eq!(
+                got.kind,
+                InvalidKind::ImplausibleTime,
+                "{when}: {}",
+                got.message
+            );
+            assert!(
+                got.message.contains("ingest.event_time_"),
+                "{}",
+                got.message
+            );
+        }
+        let mut doc = completed();
+        doc["occurred_at"] = serde_json::json!(chrono::Utc::now().to_rfc3339());
+        assert!(
+            i.inspect(Some(&serde_json::to_vec(&doc).unwrap()))
+                .is_valid()
+        );
+    }
+
+    /// What the JSON Schema admits fits the Silver column, or is refused here with the
+    /// reason: 2^63 and 2^64 are over a 64-bit integer's maximum; -0 and -0.0 are zero.
+    #[test]
+    fn integers_past_64_bits_are_refused_at_ingest() {
+        let i = inspector();
+        for (raw, valid) in [
+            ("9223372036854775808", false),
+            ("18446744073709551616", false),
+            ("-0", true),
+            ("-0.0", true),
+            ("9223372036854775807", true),
+        ] {
+            let text = serde_json::to_string(&completed())
+                .unwrap()
+                .replace("\"duration_s\":300", &format!("\"duration_s\":{raw}"));
+            let got = i.inspect(Some(text.as_bytes()));
+            assert_eq!(got.is_valid(), valid, "{raw}: {:?}", got.invalid);
+            if let Some(invalid) = got.invalid {
+                assert_eq!(invalid.kind, InvalidKind::SchemaViolation);
+                assert!(
+                    invalid.message.contains("/payload/duration_s")
+                        && invalid.message.contains("maximum"),
+                    "{}",
+                    invalid.message
+                );
+            }
+        }
     }
 }

@@ -413,6 +413,7 @@ fn route_name(path: &str) -> &'static str {
         "/get-online-features" => "online",
         "/training-set" => "training_set",
         "/healthz" => "healthz",
+        "/readyz" => "readyz",
         "/metrics" => "metrics",
         "/openapi.json" => "openapi",
         p if p.starts_with("/features/") => "features",
@@ -429,7 +430,7 @@ async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
     // The dashboard page and its assets are static; the data behind them (/api) is not.
     let public = matches!(
         route,
-        "healthz" | "metrics" | "openapi" | "dashboard" | "assets"
+        "healthz" | "readyz" | "metrics" | "openapi" | "dashboard" | "assets"
     );
     let authorized = public
         || s.settings.tokens.accepts(
@@ -455,6 +456,33 @@ async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
     response
 }
 
+/// Ready once every feature view's table has been loaded into the online store; a view whose
+/// table does not exist yet is named, with a 503, so a load balancer waits for it.
+async fn ready(State(s): State<Arc<AppState>>) -> Response {
+    let versions = s.store.versions();
+    let missing: Vec<&str> = versions
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    let body = json!({
+        "ready": missing.is_empty(),
+        "views": versions.iter().map(|(n, v)| json!({"view": n, "version": v})).collect::<Vec<_>>(),
+        "not_loaded": missing,
+    });
+    let status = if missing.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 /// The whole HTTP API.
 pub fn router(state: Arc<AppState>) -> Router {
     let metrics_state = state.clone();
@@ -463,6 +491,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/features/{view}/{entity_id}", get(one_entity))
         .route("/training-set", post(training_set))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
         .route(
             "/metrics",
             get(move || {

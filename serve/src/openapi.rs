@@ -65,6 +65,7 @@ pub fn document() -> Value {
                 "responses": with(json!({"description": "the training set", "content": {
                     "application/vnd.apache.arrow.stream": {}, "application/vnd.apache.parquet": {}, "application/json": {}}}))}},
             "/healthz": {"get": {"security": [], "summary": "Liveness.", "responses": {"200": {"description": "ok"}}}},
+            "/readyz": {"get": {"security": [], "summary": "Readiness: every feature view's table is loaded.", "responses": {"200": {"description": "ready"}, "503": {"description": "a view is not loaded yet (named)"}}}},
             "/metrics": {"get": {"security": [], "summary": "Prometheus metrics.", "responses": {"200": {"description": "text exposition format"}}}},
             "/openapi.json": {"get": {"security": [], "summary": "This document.", "responses": {"200": {"description": "OpenAPI 3"}}}}
         }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
 use deltalake::arrow::compute::{cast, concat_batches, take};
 use deltalake::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 use deltalake::datafusion::prelude::SessionContext;
@@ -93,6 +93,28 @@ fn ts_us(a: &ArrayRef) -> Result<ArrayRef> {
         }
     };
     Ok(cast(&t, &DataType::Int64)?)
+}
+
+/// Every entity row has a timestamp that parsed: a value that did not (`"yesterday"`) is a
+/// 400 naming the row, never a row of silent nulls.
+fn check_timestamps(given: &ArrayRef, parsed: &Int64Array, column: &str) -> Result<()> {
+    let Some(i) = (0..parsed.len()).find(|&i| parsed.is_null(i)) else {
+        return Ok(());
+    };
+    if given.is_null(i) {
+        return Err(Error::BadRequest(format!(
+            "entity row {i} has no '{column}'"
+        )));
+    }
+    let text = cast(given, &DataType::Utf8)
+        .ok()
+        .and_then(|t| t.as_string_opt::<i32>().map(|s| s.value(i).to_string()))
+        .unwrap_or_default();
+    let shown: String = text.chars().take(64).collect();
+    Err(Error::BadRequest(format!(
+        "entity row {i}: {column} '{shown}' is not a timestamp; send RFC 3339 (e.g. \
+         2026-11-20T12:00:00Z), a date, or microseconds since the epoch"
+    )))
 }
 
 impl TrainingSets {
@@ -196,6 +218,7 @@ impl TrainingSets {
         let ts = ts_us(ts_col)
             .map_err(|e| Error::BadRequest(format!("column '{timestamp_column}': {e}")))?;
         let ts = ts.as_primitive::<Int64Type>();
+        check_timestamps(ts_col, ts, timestamp_column)?;
         let mut fields: Vec<Field> = rows
             .schema()
             .fields()
@@ -217,6 +240,12 @@ impl TrainingSets {
             })?;
             let entity = cast(entity, &DataType::Utf8)?;
             let entity = entity.as_string::<i32>();
+            if let Some(i) = (0..entity.len()).find(|&i| entity.is_null(i)) {
+                return Err(Error::BadRequest(format!(
+                    "entity row {i} has no '{}' (the entity of {})",
+                    view.entity, view.name
+                )));
+            }
             let history = self.history(view).await?;
             let ttl = i64::try_from(view.ttl.as_micros()).unwrap_or(i64::MAX);
             let idx: UInt32Array = (0..rows.num_rows())

@@ -46,6 +46,17 @@ enum Builder {
     Float(Float64Builder),
 }
 
+/// An integer column's value: JSON integers, and floats with no fraction (`-0.0`, `3.0`,
+/// which JSON Schema's `integer` admits) within range.
+fn as_int(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        let f = v.as_f64()?;
+        // 2^63 is the first float past i64::MAX; -2^63 is i64::MIN.
+        let limit = 2f64.powi(63);
+        (f.fract() == 0.0 && (-limit..limit).contains(&f)).then_some(f as i64)
+    })
+}
+
 fn lookup<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(doc, |v, k| v.get(k))
 }
@@ -94,7 +105,7 @@ pub fn decode(table: &SilverTable, batch: &RecordBatch) -> Result<RecordBatch, A
             let v = lookup(&doc, c.path);
             match b {
                 Builder::Str(b) => b.append_option(v.and_then(Value::as_str)),
-                Builder::Int(b) => b.append_option(v.and_then(Value::as_i64)),
+                Builder::Int(b) => b.append_option(v.and_then(as_int)),
                 Builder::Float(b) => b.append_option(v.and_then(Value::as_f64)),
             }
         }
@@ -125,4 +136,19 @@ pub fn decode(table: &SilverTable, batch: &RecordBatch) -> Result<RecordBatch, A
     columns.push(offset);
     columns.push(Arc::new(date.finish()));
     RecordBatch::try_new(table.event_schema(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_fill_integer_columns() {
+        assert_eq!(as_int(&serde_json::json!(-0.0)), Some(0));
+        assert_eq!(as_int(&serde_json::json!(3.0)), Some(3));
+        assert_eq!(as_int(&serde_json::json!(-0)), Some(0));
+        assert_eq!(as_int(&serde_json::json!(3.5)), None);
+        assert_eq!(as_int(&serde_json::json!(18446744073709551615u64)), None);
+        assert_eq!(as_int(&serde_json::json!(1.8446744073709552e19)), None);
+    }
 }

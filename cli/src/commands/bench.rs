@@ -27,6 +27,8 @@ pub enum BenchCommand {
     Serve(super::bench_serve::ServeBenchArgs),
     /// Freshness: event produced -> visible in every Gold table, with `strata run`'s loop.
     Freshness(super::bench_freshness::FreshnessBenchArgs),
+    /// Schema registry: time per registration as the number of subjects grows.
+    Registry(super::bench_registry::RegistryBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +53,7 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<()> {
         BenchCommand::Refine(args) => super::bench_refine::run(args, config).await,
         BenchCommand::Serve(args) => super::bench_serve::run(args, config).await,
         BenchCommand::Freshness(args) => super::bench_freshness::run(args, config).await,
+        BenchCommand::Registry(args) => super::bench_registry::run(args, config).await,
     }
 }
 

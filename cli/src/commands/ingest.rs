@@ -24,6 +24,9 @@ pub struct IngestArgs {
     /// Values larger than this are kept as invalid `oversize` rows.
     #[arg(long, env = "STRATA_MAX_VALUE_BYTES")]
     max_value_bytes: Option<usize>,
+    /// A group new to partitions Bronze already holds: refuse, bronze, beginning or latest.
+    #[arg(long, env = "STRATA_START_FROM")]
+    start_from: Option<strata_ingest::StartFrom>,
 }
 
 pub async fn run(args: IngestArgs, mut config: Config) -> Result<()> {
@@ -38,6 +41,9 @@ pub async fn run(args: IngestArgs, mut config: Config) -> Result<()> {
     }
     if let Some(n) = args.max_value_bytes {
         config.ingest.max_value_bytes = n;
+    }
+    if let Some(s) = args.start_from {
+        config.ingest.start_from = s;
     }
     let lake = super::lake(&config)?;
     let metrics = Arc::new(Metrics::default());

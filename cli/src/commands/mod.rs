@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod bench_freshness;
 pub mod bench_refine;
+pub mod bench_registry;
 pub mod bench_serve;
 pub mod demo;
 pub mod features;
@@ -46,9 +47,14 @@ pub async fn inspector(config: &Config) -> Result<Arc<Inspector>> {
     } else {
         strata_schemas::SchemaCatalog::builtin()?
     };
+    let day = std::time::Duration::from_secs(86_400);
     let mut inspector = Inspector::new(
         SchemaValidator::new(&catalog)?,
         config.ingest.max_value_bytes,
+    )
+    .with_event_time_window(
+        day * u32::try_from(config.ingest.event_time_past_days).unwrap_or(u32::MAX),
+        day * u32::try_from(config.ingest.event_time_future_days).unwrap_or(u32::MAX),
     );
     if let Some(url) = &config.kafka.schema_registry_url {
         inspector =

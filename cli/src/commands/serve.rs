@@ -119,11 +119,14 @@ pub async fn start(
         pg = Some((host, port));
     }
     info!(%http, backend = store.backend_name(), "feature service");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(state)).await {
-            tracing::warn!(error = %e, "feature service stopped");
-        }
-    });
+    let limits = strata_serve::server::HttpServerLimits {
+        header_timeout: Duration::from_millis(s.http_header_timeout_ms.max(1)),
+        idle_timeout: Duration::from_millis(s.http_idle_timeout_ms.max(1)),
+        request_timeout: Duration::from_millis(s.http_request_timeout_ms.max(1)),
+        max_connections: s.http_max_connections.max(1),
+        ..Default::default()
+    };
+    tokio::spawn(strata_serve::server::serve(listener, router(state), limits));
     Ok(Running { http, pg })
 }
 

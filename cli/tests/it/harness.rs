@@ -12,6 +12,66 @@ pub fn brokers() -> String {
     )
 }
 
+/// A Kafka-protocol broker of the test's own (tansu, from `STRATA_TEST_TANSU`), for tests
+/// that stop or stall it; killed when dropped.
+pub struct OwnBroker {
+    pub child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnBroker {
+    pub fn start() -> Self {
+        let tansu = std::env::var("STRATA_TEST_TANSU").expect(
+            "STRATA_TEST_TANSU is not set: run the suite with scripts/test, which installs tansu",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{addr}");
+        let child = Command::new(tansu)
+            .current_dir(dir.path())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until(
+            "the test's own broker to listen",
+            Duration::from_secs(60),
+            || std::net::TcpStream::connect(&addr).ok().map(|_| ()),
+        );
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// SIGSTOP or SIGCONT the broker.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -26,9 +86,13 @@ pub struct Env {
 
 impl Env {
     pub fn new(topics: usize) -> Self {
+        Self::with_brokers(topics, brokers())
+    }
+
+    pub fn with_brokers(topics: usize, brokers: String) -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
-            brokers: brokers(),
+            brokers,
             topics: (0..topics).map(|i| unique(&format!("t{i}"))).collect(),
             group: unique("g"),
         }
@@ -248,6 +312,32 @@ pub fn metric(port: u16, name: &str) -> Option<f64> {
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect();
     (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// `strata status --format json` of the environment's lake.
+pub fn status(env: &Env) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--lake")
+        .arg(env.lake())
+        .args(["status", "--format", "json", "--no-broker"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every job's output has consumed its inputs' latest versions.
+pub fn caught_up(status: &Value) -> bool {
+    let tables = status["tables"].as_array().unwrap();
+    let outputs: Vec<&Value> = tables
+        .iter()
+        .filter(|t| t["behind_s"].is_number())
+        .collect();
+    outputs.len() == 10 && outputs.iter().all(|t| t["behind_s"].as_f64() == Some(0.0))
 }
 
 /// Run a `strata` command that must succeed; its stdout.

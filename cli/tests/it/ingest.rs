@@ -312,3 +312,79 @@ fn sigterm_flushes_and_exits_cleanly() {
     assert_eq!(summary["rows_written"], sim["produced"]);
     assert_eq!(env.bronze_counts().0, 2000);
 }
+
+/// The broker stalls (SIGSTOP, longer than the group session) while `--until-caught-up`
+/// runs: the process must not report success before every record is in Bronze.
+#[test]
+fn until_caught_up_survives_a_stalled_broker() {
+    let broker = OwnBroker::start();
+    let env = Env::with_brokers(1, broker.addr.clone());
+    let sim = env.simulate(&["--count", "20000", "--seed", "91", "--partitions", "4"]);
+    let produced = sim["produced"].as_u64().unwrap();
+    let child = env
+        .strata()
+        .args(["ingest", "--until-caught-up", "--batch-max-records", "2000"])
+        .args(["--batch-max-wait-ms", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the first Bronze commit", Duration::from_secs(180), || {
+        (env.bronze_version() > Some(0)).then_some(())
+    });
+    broker.signal("-STOP");
+    // The stall must outlast the session timeout (6 s): that is what revoked partitions.
+    std::thread::sleep(Duration::from_secs(15));
+    broker.signal("-CONT");
+    let out = child.wait_with_output().unwrap();
+    let rows = env.bronze_counts();
+    eprintln!(
+        "ingest exited {} with Bronze {rows:?} of {produced}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "ingest failed after the broker came back"
+    );
+    assert_eq!(rows.0, produced, "exit 0 before every record was in Bronze");
+    assert_eq!(rows.1, produced, "duplicates");
+}
+
+/// A renamed consumer group on a lake Bronze already holds: refused with the choices, and
+/// with `--start-from bronze` it goes on after what Bronze holds, with no duplicate.
+#[test]
+fn a_renamed_group_is_refused_or_starts_after_bronze() {
+    let env = Env::new(1);
+    let first = env.simulate(&["--count", "3000", "--seed", "93", "--partitions", "2"]);
+    env.ingest_until_caught_up(&[]);
+    let renamed = unique("renamed");
+    let out = env
+        .strata_at(&env.lake(), &renamed)
+        .args(["ingest", "--until-caught-up"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a renamed group started silently");
+    assert!(
+        err.contains("--start-from bronze") && err.contains(&renamed),
+        "{err}"
+    );
+    assert_eq!(env.bronze_counts().0, 3000);
+
+    let second = env.simulate(&["--count", "500", "--seed", "94"]);
+    let out = env
+        .strata_at(&env.lake(), &renamed)
+        .args(["ingest", "--until-caught-up", "--start-from", "bronze"])
+        .output()
+        .unwrap();
+    let summary = json_output(&out);
+    let produced = first["produced"].as_u64().unwrap() + second["produced"].as_u64().unwrap();
+    assert_eq!(summary["rows_written"].as_u64(), Some(500), "{summary}");
+    assert_eq!(env.bronze_counts().0, produced);
+    assert_eq!(
+        env.bronze_counts().1,
+        produced,
+        "duplicates after the rename"
+    );
+}

@@ -10,6 +10,7 @@ mod cli_errors;
 mod dashboard;
 mod examples;
 mod harness;
+mod http_limits;
 mod ingest;
 mod orchestrate;
 mod refine;

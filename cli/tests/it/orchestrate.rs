@@ -1,35 +1,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::harness::*;
 use crate::refine::{assert_same, run, snapshot};
-
-fn status(env: &Env) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("--lake")
-        .arg(env.lake())
-        .args(["status", "--format", "json", "--no-broker"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Every job's output has consumed its inputs' latest versions.
-fn caught_up(status: &Value) -> bool {
-    let tables = status["tables"].as_array().unwrap();
-    let outputs: Vec<&Value> = tables
-        .iter()
-        .filter(|t| t["behind_s"].is_number())
-        .collect();
-    outputs.len() == 10 && outputs.iter().all(|t| t["behind_s"].as_f64() == Some(0.0))
-}
 
 /// `strata run` (ingest + every job) while `strata simulate` produces: killed with SIGKILL
 /// mid-stream and restarted, it catches up within a bounded time after the producer stops,

@@ -26,24 +26,6 @@ impl Drop for Killed {
     }
 }
 
-/// Every Silver and Gold table has consumed its inputs' latest versions.
-fn gold_caught_up(env: &Env) -> bool {
-    let out = env
-        .strata()
-        .args(["status", "--format", "json", "--no-broker"])
-        .output()
-        .unwrap();
-    let Ok(status) = serde_json::from_slice::<Value>(&out.stdout) else {
-        return false;
-    };
-    let tables = status["tables"].as_array().cloned().unwrap_or_default();
-    let outputs: Vec<&Value> = tables
-        .iter()
-        .filter(|t| t["behind_s"].is_number())
-        .collect();
-    outputs.len() == 10 && outputs.iter().all(|t| t["behind_s"].as_f64() == Some(0.0))
-}
-
 #[test]
 fn online_answers_equal_training_sets_at_the_same_moments() {
     let env = Env::new(1);
@@ -83,7 +65,7 @@ fn online_answers_equal_training_sets_at_the_same_moments() {
     wait_until(
         "Gold caught up with the history",
         Duration::from_secs(300),
-        || gold_caught_up(&env).then_some(()),
+        || caught_up(&status(&env)).then_some(()),
     );
     let server = start(&env, &config);
 

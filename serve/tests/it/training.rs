@@ -200,6 +200,23 @@ async fn training_sets_match_a_brute_force_as_of_join() {
             json!({"features": ["player_features:sessions_7d"], "entity_rows": [{"player_id": "p", "event_timestamp": "2026-01-01T00:00:00Z"}], "format": "xml"}),
             "unknown format",
         ),
+        (
+            json!({"features": ["player_features:sessions_7d"], "entity_rows": [
+                {"player_id": "p", "event_timestamp": "2026-01-01T00:00:00Z"},
+                {"player_id": "p", "event_timestamp": "yesterday"}]}),
+            "entity row 1: event_timestamp 'yesterday' is not a timestamp",
+        ),
+        (
+            json!({"features": ["player_features:sessions_7d"], "entity_rows": [
+                {"player_id": "p", "event_timestamp": "2026-01-01T00:00:00Z"},
+                {"player_id": "p"}]}),
+            "entity row 1 has no 'event_timestamp'",
+        ),
+        (
+            json!({"features": ["player_features:sessions_7d"], "entity_rows": [
+                {"player_id": null, "event_timestamp": "2026-01-01T00:00:00Z"}]}),
+            "entity row 0 has no 'player_id'",
+        ),
     ] {
         let (st, r) = post_json(&addr, "/training-set", &[], &body).await;
         assert_eq!(st, 400, "{body}: {r}");
