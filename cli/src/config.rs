@@ -586,6 +586,39 @@ mod tests {
         );
     }
 
+    /// Secrets can live in files (mounted secrets) instead of strata.toml.
+    #[test]
+    fn tokens_and_password_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        let password = dir.path().join("pg-password");
+        std::fs::write(&tokens, "from-file-1\n\n  from-file-2  \n").unwrap();
+        std::fs::write(&password, "s3cret pass\n").unwrap();
+        let c = Config::parse(
+            &format!(
+                "[serve]\ntokens = [\"inline\"]\ntokens_file = \"{}\"\npg_password_file = \"{}\"\n",
+                tokens.display(),
+                password.display()
+            ),
+            "t",
+        )
+        .unwrap();
+        let got = c.serve.resolved_tokens().unwrap();
+        for t in ["inline", "from-file-1", "from-file-2"] {
+            assert!(got.iter().any(|g| g == t), "{got:?}");
+        }
+        if std::env::var_os("STRATA_SERVE_PG_PASSWORD").is_none() {
+            assert_eq!(
+                c.serve.resolved_pg_password().unwrap().as_deref(),
+                Some("s3cret pass")
+            );
+        }
+        let missing =
+            Config::parse("[serve]\ntokens_file = \"/nonexistent/tokens\"\n", "t").unwrap();
+        let e = format!("{:#}", missing.serve.resolved_tokens().unwrap_err());
+        assert!(e.contains("serve.tokens_file"), "{e}");
+    }
+
     #[test]
     fn empty_config_is_the_defaults() {
         assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
