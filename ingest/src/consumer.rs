@@ -553,16 +553,8 @@ impl Ingestor {
             .await
             .map_err(|e| format!("cannot read stored offsets from bronze.events: {e}"))?;
         for key in &keys {
-            let (low, high) = tokio::task::block_in_place(|| {
-                consumer.fetch_watermarks(&key.topic, key.partition, admin::CONNECT_TIMEOUT)
-            })
-            .map_err(|e| format!("cannot read the high watermark of {key}: {e}"))?;
-            let next = stored
-                .get(key)
-                .copied()
-                .flatten()
-                .map_or(low, |s| s + 1)
-                .max(low);
+            let (next, high) = next_and_high(consumer, key, &stored)
+                .map_err(|e| format!("cannot read the high watermark of {key}: {e}"))?;
             if next < high {
                 return Err(format!(
                     "{key}: bronze.events holds offsets below {next}, the broker has up to {}",
@@ -589,10 +581,7 @@ impl Ingestor {
         let stored = writer.stored_offsets(assignment.iter().cloned()).await?;
         let mut caught_up = true;
         for key in &assignment {
-            let high = tokio::task::block_in_place(|| {
-                consumer.fetch_watermarks(&key.topic, key.partition, admin::CONNECT_TIMEOUT)
-            });
-            let (low, high) = match high {
+            let (next, high) = match next_and_high(consumer, key, &stored) {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(partition = %key, error = %e, "cannot read watermarks");
@@ -600,12 +589,6 @@ impl Ingestor {
                     continue;
                 }
             };
-            let next = stored
-                .get(key)
-                .copied()
-                .flatten()
-                .map_or(low, |s| s + 1)
-                .max(low);
             let lag = (high - next).max(0);
             self.metrics.set_lag(&key.topic, key.partition, lag);
             if lag > 0 {
@@ -614,4 +597,23 @@ impl Ingestor {
         }
         Ok(Some(caught_up))
     }
+}
+
+/// The next offset Bronze needs for `key` (after what it stores, never below the broker's
+/// low watermark) and the broker's high watermark.
+fn next_and_high(
+    consumer: &StreamConsumer<IngestContext>,
+    key: &PartitionKey,
+    stored: &BTreeMap<PartitionKey, Option<i64>>,
+) -> rdkafka::error::KafkaResult<(i64, i64)> {
+    let (low, high) = tokio::task::block_in_place(|| {
+        consumer.fetch_watermarks(&key.topic, key.partition, admin::CONNECT_TIMEOUT)
+    })?;
+    let next = stored
+        .get(key)
+        .copied()
+        .flatten()
+        .map_or(low, |s| s + 1)
+        .max(low);
+    Ok((next, high))
 }

@@ -211,7 +211,7 @@ async fn online_features(
                    "event_timestamps": vec![EPOCH; l.len()]})
         })
         .collect();
-    let mut fetched: Vec<(&str, Vec<Option<crate::online::OnlineRow>>)> = Vec::new();
+    let mut fetched: Vec<(&str, Vec<Option<Arc<crate::online::EntityRows>>>)> = Vec::new();
     for (view, f) in &resolved {
         if !fetched.iter().any(|(v, _)| *v == view.name) {
             let ids = &keys
@@ -219,7 +219,7 @@ async fn online_features(
                 .find(|(k, _)| *k == view.entity)
                 .map(|(_, l)| l.clone())
                 .unwrap_or_default();
-            fetched.push((view.name, s.store.get(view, ids, now).await?));
+            fetched.push((view.name, s.store.get(view, ids).await?));
         }
         let rows = &fetched
             .iter()
@@ -231,7 +231,7 @@ async fn online_features(
         let mut statuses = Vec::with_capacity(n);
         let mut stamps = Vec::with_capacity(n);
         for row in rows.iter() {
-            match row {
+            match row.as_ref().and_then(|r| r.at(now)) {
                 None => {
                     values.push(Value::Null);
                     statuses.push("NOT_FOUND");
@@ -278,11 +278,12 @@ async fn one_entity(
     let now = Utc::now().timestamp_micros();
     let row = s
         .store
-        .get(v, std::slice::from_ref(&id), now)
+        .get(v, std::slice::from_ref(&id))
         .await?
         .into_iter()
         .next()
         .flatten()
+        .and_then(|rows| rows.at(now).cloned())
         .ok_or_else(|| Error::NotFound(format!("no {} '{id}' in {}", v.entity, v.name)))?;
     let ttl = i64::try_from(v.ttl.as_micros()).unwrap_or(i64::MAX);
     let fresh = now - row.ts_us <= ttl;

@@ -338,23 +338,9 @@ impl OnlineStore {
         });
     }
 
-    /// The rows of `ids` in one view known at `at_us` (`None`: no such entity, or none of
-    /// its rows is known yet).
+    /// Every held row of `ids` in one view (`None`: no such entity); the row known at a
+    /// moment is [`EntityRows::at`]. Shared, not copied: this is the serving hot path.
     pub async fn get(
-        &self,
-        view: &FeatureView,
-        ids: &[String],
-        at_us: i64,
-    ) -> Result<Vec<Option<OnlineRow>>> {
-        let rows = self.entity_rows(view, ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| r.and_then(|r| r.at(at_us).cloned()))
-            .collect())
-    }
-
-    /// Every held row of `ids` in one view.
-    async fn entity_rows(
         &self,
         view: &FeatureView,
         ids: &[String],
