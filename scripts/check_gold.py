@@ -1,7 +1,13 @@
 """Independent check of Gold: recompute the daily aggregates with DuckDB straight from the raw
-Bronze events (JSON text, deduplicated by event_id) and compare with our Gold tables.
+Bronze events (JSON text, deduplicated by event_id) and compare with our Gold tables. Rows the
+Silver expectations drop (amount below 1) are left out, as in Silver. JSON integers are read
+through DOUBLE so that `-0.0`, `1e2` and `50.0` count as the integers JSON Schema says they are.
 
-usage: check_gold.py LAKE_DIR    prints {"economy_daily": {...}, "agent_daily": {...}} as JSON
+Also counts, per integer column of silver.missions and silver.economy_transactions, the valid
+records whose value is present but no 64-bit integer (Silver stores NULL and must report it).
+
+usage: check_gold.py LAKE_DIR    prints {"economy_daily": {...}, "agent_daily": {...},
+                                          "untyped": {"silver.missions.duration_s": N, ...}}
 """
 import json
 import sys
@@ -13,6 +19,8 @@ lake = sys.argv[1]
 con = duckdb.connect()
 con.register("bronze", DeltaTable(f"{lake}/bronze/events").to_pyarrow_table())
 con.execute("""
+CREATE TABLE valid_events AS
+SELECT decode(value)::JSON AS j FROM bronze WHERE valid;
 CREATE TABLE events AS
 SELECT * FROM (
   SELECT j, row_number() OVER (PARTITION BY event_id ORDER BY topic, "partition", "offset") AS rn
@@ -34,12 +42,21 @@ SELECT CAST(CAST(json_extract_string(j, '$.occurred_at') AS TIMESTAMPTZ) AT TIME
        count(*) AS transactions, count(DISTINCT json_extract_string(j, '$.player_id')) AS players
 FROM events WHERE json_extract_string(j, '$.event_type') = 'economy.transaction' GROUP BY 1, 2
 """
+# Integers read through DOUBLE: exact for every value the schemas admit (at most 10^12).
+INT = "CAST(CAST(json_extract_string(j, '$.payload.{}') AS DOUBLE) AS BIGINT)"
+economy = economy.replace(
+    "CAST(json_extract_string(j, '$.payload.amount') AS BIGINT)", INT.format("amount")
+).replace(
+    "WHERE json_extract_string(j, '$.event_type') = 'economy.transaction'",
+    "WHERE json_extract_string(j, '$.event_type') = 'economy.transaction' AND "
+    + INT.format("amount") + " >= 1",
+)
 agent = """
 SELECT CAST(CAST(json_extract_string(j, '$.occurred_at') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE) AS event_date,
        json_extract_string(j, '$.agent_id') AS agent_id, count(*) AS invocations,
        round(quantile_cont(CAST(json_extract_string(j, '$.payload.latency_ms') AS DOUBLE), 0.5), 3) AS latency_p50_ms,
        round(quantile_cont(CAST(json_extract_string(j, '$.payload.latency_ms') AS DOUBLE), 0.95), 3) AS latency_p95_ms,
-       sum(CAST(json_extract_string(j, '$.payload.tokens_in') AS BIGINT)) AS tokens_in,
+       sum(CAST(CAST(json_extract_string(j, '$.payload.tokens_in') AS DOUBLE) AS BIGINT)) AS tokens_in,
        round(sum(CAST(json_extract_string(j, '$.payload.cost_usd') AS DOUBLE)), 6) AS cost_usd
 FROM events WHERE json_extract_string(j, '$.event_type') = 'agent.invocation.completed' AND json_extract_string(j, '$.agent_id') IS NOT NULL
 GROUP BY 1, 2
@@ -55,7 +72,28 @@ def compare(name, theirs_sql, ours_sql):
             "missing": [str(r) for r in missing], "extra": [str(r) for r in extra]}
 
 
+def untyped(event_types, field):
+    """Valid records of these types whose field holds a value that is not a 64-bit integer."""
+    types = ", ".join(f"'{t}'" for t in event_types)
+    path = f"$.payload.{field}"
+    return con.execute(f"""
+        SELECT count(*) FROM valid_events
+        WHERE json_extract_string(j, '$.event_type') IN ({types})
+          AND json_type(j, '{path}') IS NOT NULL AND json_type(j, '{path}') <> 'NULL'
+          AND NOT (json_type(j, '{path}') IN ('BIGINT', 'UBIGINT', 'DOUBLE')
+                   AND TRY_CAST(json_extract_string(j, '{path}') AS DOUBLE) = floor(TRY_CAST(json_extract_string(j, '{path}') AS DOUBLE))
+                   AND abs(TRY_CAST(json_extract_string(j, '{path}') AS DOUBLE)) < 9.2233720368547758e18)
+    """).fetchone()[0]
+
+
+MISSIONS = ["mission.started", "mission.completed", "mission.failed"]
 print(json.dumps({
+    "untyped": {
+        "silver.missions.duration_s": untyped(MISSIONS, "duration_s"),
+        "silver.missions.reward_credits": untyped(MISSIONS, "reward_credits"),
+        "silver.missions.difficulty": untyped(MISSIONS, "difficulty"),
+        "silver.economy_transactions.amount": untyped(["economy.transaction"], "amount"),
+    },
     "economy_daily": compare("economy_daily", economy,
         "SELECT event_date, currency, earned, spent, transactions, players FROM ours_economy"),
     "agent_daily": compare("agent_daily", agent,

@@ -109,6 +109,19 @@ impl Default for ServeConfig {
 }
 
 impl ServeConfig {
+    /// The limits of every HTTP server Strata runs (feature service, `strata run`'s metrics
+    /// and dashboard, `strata ingest`'s metrics, the registry).
+    pub fn http_limits(&self) -> strata_pipelines::http::HttpServerLimits {
+        use std::time::Duration;
+        strata_pipelines::http::HttpServerLimits {
+            header_timeout: Duration::from_millis(self.http_header_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(self.http_idle_timeout_ms.max(1)),
+            request_timeout: Duration::from_millis(self.http_request_timeout_ms.max(1)),
+            max_connections: self.http_max_connections.max(1),
+            ..Default::default()
+        }
+    }
+
     /// Bearer tokens from the file, `tokens_file` and `STRATA_SERVE_TOKENS`.
     pub fn resolved_tokens(&self) -> Result<Vec<String>> {
         let mut tokens = self.tokens.clone();
@@ -436,8 +449,8 @@ mod tests {
         config.simulate.validate().unwrap();
         config.run.validate().unwrap();
         config.maintenance.validate().unwrap();
-        assert_eq!(config.run.sla_s.get("gold.agent_daily"), Some(&120));
-        assert_eq!(config.quality.expectations().unwrap().len(), 2);
+        // It says "these are the defaults": it must be.
+        assert_eq!(config, Config::default());
     }
 
     #[test]
@@ -584,6 +597,78 @@ mod tests {
             documented, exported,
             "metrics in docs/operations.md vs /metrics"
         );
+
+        // The Grafana dashboard and the alert rules name only exported metrics, and the
+        // dashboard shows every one.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        for (file, covers_all) in [
+            ("grafana/strata.json", true),
+            ("prometheus/strata-alerts.yml", false),
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            let used = metric_names(&text);
+            for m in &used {
+                assert!(
+                    exported.contains(m),
+                    "deploy/{file} uses {m}, which Strata does not export"
+                );
+            }
+            if covers_all {
+                let missing: Vec<_> = exported.difference(&used).collect();
+                assert!(
+                    missing.is_empty(),
+                    "deploy/{file} does not show {missing:?}"
+                );
+            }
+        }
+    }
+
+    /// `strata_*` metric names in a text, with `_sum`/`_count` folded into their summary.
+    fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("strata_"))
+            .map(|w| {
+                w.strip_suffix("_sum")
+                    .or_else(|| w.strip_suffix("_count"))
+                    .unwrap_or(w)
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Every `STRATA_*` variable the binary reads is in docs/operations.md.
+    #[test]
+    fn every_environment_variable_is_documented() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let doc = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+        let mut sources = vec![root.join("cli/src")];
+        let mut read = Vec::new();
+        while let Some(dir) = sources.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    sources.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for part in text.split("\"STRATA_").skip(1) {
+                        let name: String = part
+                            .chars()
+                            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                            .collect();
+                        if part[name.len()..].starts_with('"') && !name.is_empty() {
+                            read.push(format!("STRATA_{name}"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(read.len() > 10, "{read:?}");
+        for v in read {
+            assert!(
+                doc.contains(&format!("`{v}`")),
+                "{v} is not in docs/operations.md"
+            );
+        }
     }
 
     /// Secrets can live in files (mounted secrets) instead of strata.toml.

@@ -258,6 +258,7 @@ impl GoldJob {
             schema.clone(),
             batches,
             &self.expectations,
+            Vec::new(),
         )
         .await
         .map_err(|source| Error::Quality {

@@ -2,30 +2,51 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::{Error, Result};
+use crate::client::Reporting;
+use crate::{Error, KafkaConfig, Result};
 
 /// How long to wait for a broker before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Topic name -> partition count, as the broker reports it. Fails clearly when no broker
-/// answers.
-pub fn topic_partitions(brokers: &str, topics: &[String]) -> Result<Vec<(String, Option<usize>)>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+/// A consumer for metadata and watermark look-ups.
+fn lookup_client(kafka: &KafkaConfig) -> Result<BaseConsumer<Reporting>> {
+    kafka
+        .client_config()?
         .set("allow.auto.create.topics", "false")
-        .create()
-        .map_err(Error::Client)?;
+        .create_with_context(Reporting::default())
+        .map_err(Error::Client)
+}
+
+/// `Unreachable`, with what librdkafka said about the connection. Its logs and errors wait in
+/// the client's queue (rdkafka routes them there); polling hands them to the context.
+fn unreachable(
+    consumer: &BaseConsumer<Reporting>,
+    brokers: &str,
+    source: rdkafka::error::KafkaError,
+) -> Error {
+    for _ in 0..20 {
+        if consumer.poll(Duration::from_millis(10)).is_none()
+            && consumer.context().last_error().is_some()
+        {
+            break;
+        }
+    }
+    consumer.context().unreachable(brokers, source)
+}
+
+/// Topic name -> partition count, as the broker reports it. Fails clearly when no broker
+/// answers, with the TLS or SASL error when that is why.
+pub fn topic_partitions(
+    kafka: &KafkaConfig,
+    topics: &[String],
+) -> Result<Vec<(String, Option<usize>)>> {
+    let consumer = lookup_client(kafka)?;
     let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(None, CONNECT_TIMEOUT))
-        .map_err(|source| Error::Unreachable {
-        brokers: brokers.to_string(),
-        source,
-    })?;
+        .map_err(|source| unreachable(&consumer, &kafka.brokers, source))?;
     Ok(topics
         .iter()
         .map(|t| {
@@ -40,8 +61,11 @@ pub fn topic_partitions(brokers: &str, topics: &[String]) -> Result<Vec<(String,
 }
 
 /// Every partition of the topics (partitions numbered from 0, as Kafka does).
-pub fn partitions_of(brokers: &str, topics: &[String]) -> Result<Vec<strata_bronze::PartitionKey>> {
-    Ok(topic_partitions(brokers, topics)?
+pub fn partitions_of(
+    kafka: &KafkaConfig,
+    topics: &[String],
+) -> Result<Vec<strata_bronze::PartitionKey>> {
+    Ok(topic_partitions(kafka, topics)?
         .into_iter()
         .flat_map(|(topic, n)| {
             (0..n.unwrap_or(0)).map(move |p| {
@@ -52,12 +76,12 @@ pub fn partitions_of(brokers: &str, topics: &[String]) -> Result<Vec<strata_bron
 }
 
 /// Fail unless every topic exists.
-pub fn require_topics(brokers: &str, topics: &[String]) -> Result<()> {
-    for (topic, parts) in topic_partitions(brokers, topics)? {
+pub fn require_topics(kafka: &KafkaConfig, topics: &[String]) -> Result<()> {
+    for (topic, parts) in topic_partitions(kafka, topics)? {
         if parts.is_none() {
             return Err(Error::MissingTopic {
                 topic,
-                brokers: brokers.to_string(),
+                brokers: kafka.brokers.clone(),
             });
         }
     }
@@ -65,8 +89,8 @@ pub fn require_topics(brokers: &str, topics: &[String]) -> Result<()> {
 }
 
 /// Create the topics that are missing, with `partitions` partitions each.
-pub async fn ensure_topics(brokers: &str, topics: &[String], partitions: i32) -> Result<()> {
-    let missing: Vec<String> = topic_partitions(brokers, topics)?
+pub async fn ensure_topics(kafka: &KafkaConfig, topics: &[String], partitions: i32) -> Result<()> {
+    let missing: Vec<String> = topic_partitions(kafka, topics)?
         .into_iter()
         .filter(|(_, p)| p.is_none())
         .map(|(t, _)| t)
@@ -74,9 +98,9 @@ pub async fn ensure_topics(brokers: &str, topics: &[String], partitions: i32) ->
     if missing.is_empty() {
         return Ok(());
     }
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
+    let admin: AdminClient<Reporting> = kafka
+        .client_config()?
+        .create_with_context(Reporting::default())
         .map_err(Error::Client)?;
     let new: Vec<NewTopic<'_>> = missing
         .iter()
@@ -103,7 +127,7 @@ pub async fn ensure_topics(brokers: &str, topics: &[String], partitions: i32) ->
     }
     // Metadata propagates asynchronously; wait until every topic is visible.
     for _ in 0..50 {
-        if topic_partitions(brokers, topics)?
+        if topic_partitions(kafka, topics)?
             .iter()
             .all(|(_, p)| p.is_some())
         {
@@ -134,16 +158,13 @@ pub struct PartitionLag {
 /// offsets stored in `bronze.events`.
 pub async fn partition_lag(
     lake: &strata_pipelines::Lake,
-    brokers: &str,
+    kafka: &KafkaConfig,
     topics: &[String],
     group: &str,
 ) -> Result<Vec<PartitionLag>> {
     use strata_bronze::{PartitionKey, events_table, offset_app_id};
-    let parts = topic_partitions(brokers, topics)?;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(Error::Client)?;
+    let parts = topic_partitions(kafka, topics)?;
+    let consumer = lookup_client(kafka)?;
     let bronze = lake.open(&events_table()).await?;
     let mut out = Vec::new();
     for (topic, n) in parts {
@@ -151,10 +172,7 @@ pub async fn partition_lag(
             let (low, high) = tokio::task::block_in_place(|| {
                 consumer.fetch_watermarks(&topic, partition, CONNECT_TIMEOUT)
             })
-            .map_err(|source| Error::Unreachable {
-                brokers: brokers.to_string(),
-                source,
-            })?;
+            .map_err(|source| unreachable(&consumer, &kafka.brokers, source))?;
             let stored = match &bronze {
                 Some(t) => {
                     let key = PartitionKey::new(topic.clone(), partition);

@@ -14,8 +14,12 @@ pub struct KafkaConfig {
     pub topics: Vec<String>,
     /// Consumer group id; also the prefix of the Delta appIds holding offsets.
     pub group: String,
-    /// Extra librdkafka properties (e.g. `"session.timeout.ms" = "10000"`).
+    /// Extra librdkafka properties for every client (e.g. `"session.timeout.ms" = "10000"`,
+    /// `"security.protocol" = "SASL_SSL"`, `"ssl.ca.location" = "/etc/kafka/ca.pem"`).
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values are secrets, read from an environment variable or a
+    /// file: `"sasl.password" = { file = "/run/secrets/kafka" }` or `{ env = "KAFKA_PASSWORD" }`.
+    pub secrets: BTreeMap<String, crate::client::SecretSource>,
     /// Confluent-compatible schema registry for values in Confluent wire format (magic byte
     /// + schema id), e.g. `http://127.0.0.1:8081` or Strata's own (`strata registry`).
     pub schema_registry_url: Option<String>,
@@ -28,6 +32,7 @@ impl Default for KafkaConfig {
             topics: vec!["agent-events".into(), "gameplay-events".into()],
             group: "strata-ingest".into(),
             properties: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             schema_registry_url: None,
         }
     }
@@ -50,6 +55,18 @@ impl KafkaConfig {
         if self.group.trim().is_empty() || self.group.contains(char::is_whitespace) {
             return bad("kafka.group", "must be a non-empty id without spaces");
         }
+        if let Some(k) = self
+            .secrets
+            .keys()
+            .find(|k| self.properties.contains_key(*k))
+        {
+            return bad(
+                &format!("kafka.properties.\"{k}\""),
+                "is also in kafka.secrets; keep a secret only there",
+            );
+        }
+        // Secrets are read now, so a missing file or variable stops the start, by name.
+        self.client_config()?;
         if let Some(u) = &self.schema_registry_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {

@@ -64,7 +64,16 @@ struct IngestContext {
     metrics: Arc<Metrics>,
 }
 
-impl ClientContext for IngestContext {}
+impl ClientContext for IngestContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::client::log_to_tracing(level, fac, message);
+    }
+
+    // A TLS handshake or SASL login that fails shows up here, with librdkafka's reason.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        warn!(%error, reason, "kafka client error");
+    }
+}
 
 impl IngestContext {
     /// Read stored offsets from Delta. Runs on its own thread and runtime: the callback is
@@ -269,36 +278,45 @@ impl Ingestor {
         self
     }
 
-    fn client_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.kafka.brokers)
-            .set("group.id", &self.kafka.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("allow.auto.create.topics", "false")
+    /// The group member's settings: Strata's defaults under whatever `kafka.properties` and
+    /// `kafka.secrets` set (TLS, SASL, tuning).
+    fn client_config(&self) -> Result<ClientConfig> {
+        let mut c = self.kafka.client_config()?;
+        let defaults = [
+            ("group.id", self.kafka.group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("allow.auto.create.topics", "false"),
             // Eager assignors: a rebalance revokes everything, so dropping the whole batch
             // and re-seeking every partition from Delta is always correct.
-            .set("partition.assignment.strategy", "range,roundrobin")
+            ("partition.assignment.strategy", "range,roundrobin"),
             // A dead member's partitions move after this long; Kafka's floor is 6 s.
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1000")
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1000"),
             // Prefetch at most 32 MiB: the batch being built is where memory should go.
-            .set("queued.max.messages.kbytes", "32768");
-        for (k, v) in &self.kafka.properties {
-            c.set(k, v);
+            ("queued.max.messages.kbytes", "32768"),
+        ];
+        for (k, v) in defaults {
+            if c.get(k).is_none() {
+                c.set(k, v);
+            }
         }
-        c
+        // Exactly-once rests on these: offsets live in Bronze, never auto-committed.
+        c.set("group.id", &self.kafka.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        Ok(c)
     }
 
     /// Consume until `shutdown` resolves (or, with `until_caught_up`, until caught up).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<IngestSummary> {
         let started = Instant::now();
         self.lake.ensure_root()?;
-        admin::require_topics(&self.kafka.brokers, &self.kafka.topics)?;
+        admin::require_topics(&self.kafka, &self.kafka.topics)?;
         let mut writer =
             BronzeWriter::open(&self.lake, self.inspector.clone(), &self.kafka.group).await?;
-        let partitions = admin::partitions_of(&self.kafka.brokers, &self.kafka.topics)?;
+        let partitions = admin::partitions_of(&self.kafka, &self.kafka.topics)?;
         let start = crate::start::new_group_positions(
             &self.lake,
             &mut writer,
@@ -322,7 +340,7 @@ impl Ingestor {
             metrics: self.metrics.clone(),
         };
         let consumer: StreamConsumer<IngestContext> = self
-            .client_config()
+            .client_config()?
             .create_with_context(context)
             .map_err(Error::Client)?;
         let topics: Vec<&str> = self.kafka.topics.iter().map(String::as_str).collect();
@@ -525,8 +543,6 @@ impl Ingestor {
         Ok(())
     }
 
-    /// Refresh per-partition lag. `Some(true)` when every assigned partition is fully in
-    /// Bronze, `None` when nothing is assigned.
     /// Whether Bronze holds every partition of the subscribed topics up to its high
     /// watermark (written by any member of the group); `Err` says what is missing or could not
     /// be read.
@@ -565,6 +581,8 @@ impl Ingestor {
         Ok(())
     }
 
+    /// Refresh per-partition lag. `Some(true)` when every assigned partition is fully in
+    /// Bronze, `None` when nothing is assigned.
     async fn update_lag(
         &self,
         consumer: &StreamConsumer<IngestContext>,

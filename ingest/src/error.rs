@@ -3,10 +3,15 @@ use thiserror::Error;
 /// Errors of ingest and the simulator.
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("cannot reach Kafka brokers at {brokers}: {source} (check --brokers / STRATA_BROKERS)")]
+    #[error(
+        "cannot reach Kafka brokers at {brokers}: {source}{reason} (check kafka.brokers / \
+         --brokers, and kafka.properties and kafka.secrets for TLS and SASL)"
+    )]
     Unreachable {
-        brokers: String,
-        source: rdkafka::error::KafkaError,
+        brokers: Box<str>,
+        source: Box<rdkafka::error::KafkaError>,
+        /// What librdkafka said about the connection (TLS handshake, SASL login), if anything.
+        reason: Box<str>,
     },
     #[error(
         "topic '{topic}' does not exist on {brokers} (create it first, e.g. `strata simulate --partitions N` creates missing topics)"

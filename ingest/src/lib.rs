@@ -8,6 +8,7 @@
 //! ```
 
 pub mod admin;
+pub mod client;
 pub mod config;
 pub mod consumer;
 pub mod embedded;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod simulate;
 pub mod start;
 
+pub use client::{Reporting, SecretSource};
 pub use config::{BatchConfig, IngestConfig, KafkaConfig, SimulateConfig};
 pub use consumer::{IngestSummary, Ingestor};
 pub use error::{Error, Result};

@@ -119,7 +119,11 @@ impl Metrics {
 }
 
 /// Serve `/metrics` and `/healthz` until the process ends. Returns the bound address.
-pub async fn serve(metrics: Arc<Metrics>, addr: &str) -> Result<SocketAddr> {
+pub async fn serve(
+    metrics: Arc<Metrics>,
+    addr: &str,
+    limits: strata_pipelines::http::HttpServerLimits,
+) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Metrics {
@@ -139,10 +143,6 @@ pub async fn serve(metrics: Arc<Metrics>, addr: &str) -> Result<SocketAddr> {
                 async move { m.render() }
             }),
         );
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(error = %e, "metrics endpoint stopped");
-        }
-    });
+    tokio::spawn(strata_pipelines::http::serve(listener, app, limits));
     Ok(local)
 }

@@ -12,7 +12,6 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
@@ -437,7 +436,8 @@ impl ProducerContext for DeliveryCounter {
 /// Where the simulator sends events.
 #[derive(Debug, Clone)]
 pub struct Destination {
-    pub brokers: String,
+    /// The brokers and client settings (TLS, SASL) to produce with.
+    pub kafka: crate::KafkaConfig,
     pub agent_topic: String,
     pub gameplay_topic: String,
     /// Frame JSON values in Confluent wire format with the latest schema of `<topic>-value`
@@ -454,8 +454,9 @@ pub fn produce(
     progress: &dyn Fn(u64),
 ) -> Result<SimSummary> {
     config.validate()?;
-    let producer: ThreadedProducer<DeliveryCounter> = ClientConfig::new()
-        .set("bootstrap.servers", &dest.brokers)
+    let producer: ThreadedProducer<DeliveryCounter> = dest
+        .kafka
+        .client_config()?
         .set("enable.idempotence", "true")
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")

@@ -24,6 +24,8 @@ pub struct JobOutput {
     pub output_version: Option<u64>,
     pub rows_in: u64,
     pub rows_out: u64,
+    /// `(column, values)` present in the input but not representable in the output column.
+    pub untyped: Vec<(String, u64)>,
 }
 
 /// A unit of refinement the orchestrator schedules.
@@ -75,6 +77,13 @@ pub fn platform_jobs_with(extra: &[(TableName, Expectation)]) -> Vec<Arc<dyn Job
     jobs
 }
 
+fn untyped(u: &strata_silver::Untyped) -> Vec<(String, u64)> {
+    u.0.iter()
+        .filter(|c| c.untyped > 0)
+        .map(|c| (c.column.to_string(), c.untyped))
+        .collect()
+}
+
 fn n(v: usize) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
@@ -97,6 +106,7 @@ impl Job for SilverJob {
                 output_version: r.output_version,
                 rows_in: n(r.rows_in),
                 rows_out: n(r.rows_out),
+                untyped: untyped(&r.untyped),
             })
         })
     }
@@ -116,6 +126,7 @@ impl Job for SilverJob {
                 output_version: r.output_version,
                 rows_in: n(r.rows_in),
                 rows_out: n(r.rows_out),
+                untyped: untyped(&r.untyped),
             })
         })
     }
@@ -136,6 +147,7 @@ impl Job for GoldJob {
                 output_version: r.output_version,
                 rows_in: n(r.days.len()),
                 rows_out: n(r.rows_out),
+                untyped: Vec::new(),
             })
         })
     }
@@ -155,6 +167,7 @@ impl Job for GoldJob {
                 output_version: version,
                 rows_in: n(days.len()),
                 rows_out: n(rows),
+                untyped: Vec::new(),
             })
         })
     }

@@ -23,6 +23,7 @@ struct State {
     failing: BTreeMap<String, bool>,
     freshness_s: BTreeMap<String, f64>,
     maintenance: BTreeMap<(String, &'static str), u64>,
+    untyped: BTreeMap<(String, String), u64>,
 }
 
 /// Counters shared by the runner and the HTTP endpoint.
@@ -62,6 +63,17 @@ impl RunMetrics {
             s.last_duration_ms.insert(r.job.clone(), ms);
             if r.output_version.is_some() {
                 *s.rows_written.entry(output.to_string()).or_default() += r.rows_out;
+            }
+        });
+    }
+
+    /// Values a job stored as NULL because its column type cannot hold them.
+    pub fn untyped(&self, table: &str, values: &[(String, u64)]) {
+        self.with(|s| {
+            for (column, n) in values {
+                *s.untyped
+                    .entry((table.to_string(), column.clone()))
+                    .or_default() += n;
             }
         });
     }
@@ -187,6 +199,18 @@ impl RunMetrics {
                 "strata_maintenance_total{{table=\"{t}\",action=\"{a}\"}} {v}"
             );
         }
+        head(
+            &mut out,
+            "strata_untyped_values_total",
+            "counter",
+            "Event values stored as NULL because the column's type cannot hold them.",
+        );
+        for ((t, c), v) in &s.untyped {
+            let _ = writeln!(
+                out,
+                "strata_untyped_values_total{{table=\"{t}\",column=\"{c}\"}} {v}"
+            );
+        }
         out
     }
 }
@@ -208,7 +232,12 @@ pub fn router(renderers: Vec<Render>) -> Router {
 }
 
 /// Serve `extra` routes beside `/metrics` and `/healthz` in the background.
-pub async fn serve_with(addr: &str, renderers: Vec<Render>, extra: Router) -> Result<SocketAddr> {
+pub async fn serve_with(
+    addr: &str,
+    limits: strata_pipelines::http::HttpServerLimits,
+    renderers: Vec<Render>,
+    extra: Router,
+) -> Result<SocketAddr> {
     let err = |source| Error::Metrics {
         addr: addr.to_string(),
         source,
@@ -216,15 +245,11 @@ pub async fn serve_with(addr: &str, renderers: Vec<Render>, extra: Router) -> Re
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
     let local = listener.local_addr().map_err(err)?;
     let app = router(renderers).merge(extra);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(error = %e, "metrics endpoint stopped");
-        }
-    });
+    tokio::spawn(strata_pipelines::http::serve(listener, app, limits));
     Ok(local)
 }
 
 /// Serve `/metrics` (every renderer, concatenated) and `/healthz` in the background.
 pub async fn serve(addr: &str, renderers: Vec<Render>) -> Result<SocketAddr> {
-    serve_with(addr, renderers, Router::new()).await
+    serve_with(addr, Default::default(), renderers, Router::new()).await
 }

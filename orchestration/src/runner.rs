@@ -305,6 +305,7 @@ impl Runner {
                     record.output_version = out.output_version;
                     record.rows_in = out.rows_in;
                     record.rows_out = out.rows_out;
+                    self.metrics.untyped(&spec.output.to_string(), &out.untyped);
                 }
                 Err(f) => {
                     outcome[i] = Some(Outcome::Failed);

@@ -344,13 +344,24 @@ impl TableVersions {
                 None => return Ok(None),
             }
         }
-        match self.tables.get(name) {
-            Some(t) => t
-                .get_latest_version()
-                .await
-                .map(Some)
-                .map_err(|e| Error::delta(name, e)),
-            None => Ok(None),
+        let Some(t) = self.tables.get(name) else {
+            return Ok(None);
+        };
+        match t.get_latest_version().await {
+            Ok(v) => Ok(Some(v)),
+            // The commit this handle was opened at may have been cleaned up from the log
+            // (after a checkpoint): open the table afresh.
+            Err(_) => match self.lake.open(name).await? {
+                Some(t) => {
+                    let v = t.version();
+                    self.tables.insert(name.clone(), t);
+                    Ok(v)
+                }
+                None => {
+                    self.tables.remove(name);
+                    Ok(None)
+                }
+            },
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod changes;
 pub mod error;
+pub mod http;
 pub mod job;
 pub mod lake;
 pub mod session;

@@ -18,6 +18,8 @@ pub enum InvalidKind {
     MalformedJson,
     /// Well-formed JSON nested deeper than the parser's limit (128 levels).
     TooDeep,
+    /// An object holds the same key twice (which value counts is reader-dependent).
+    DuplicateKey,
     NotAnObject,
     MissingEventId,
     MissingEventType,
@@ -40,6 +42,7 @@ impl InvalidKind {
             InvalidKind::InvalidUtf8 => "invalid_utf8",
             InvalidKind::MalformedJson => "malformed_json",
             InvalidKind::TooDeep => "too_deep",
+            InvalidKind::DuplicateKey => "duplicate_key",
             InvalidKind::NotAnObject => "not_an_object",
             InvalidKind::MissingEventId => "missing_event_id",
             InvalidKind::MissingEventType => "missing_event_type",
@@ -228,8 +231,24 @@ impl Inspector {
                 );
             }
         };
-        let doc: Value = match serde_json::from_str(text) {
+        if text.starts_with('\u{feff}') {
+            return Inspection::invalid(
+                InspectedEvent::default(),
+                InvalidKind::MalformedJson,
+                "value starts with a byte-order mark (U+FEFF), which JSON does not allow; send the JSON without it",
+            );
+        }
+        let doc: Value = match crate::strict::from_str(text) {
             Ok(v) => v,
+            Err(e) if e.to_string().starts_with(crate::strict::DUPLICATE_KEY) => {
+                return Inspection::invalid(
+                    InspectedEvent::default(),
+                    InvalidKind::DuplicateKey,
+                    format!(
+                        "value has an object with a {e}; readers disagree on which value counts, so send each key once"
+                    ),
+                );
+            }
             Err(e) if e.to_string().contains("recursion limit exceeded") => {
                 return Inspection::invalid(
                     InspectedEvent::default(),
@@ -446,6 +465,16 @@ mod tests {
         assert_eq!(kind_of(Some(b"[1,2]")), Some(InvalidKind::NotAnObject));
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert_eq!(kind_of(Some(deep.as_bytes())), Some(InvalidKind::TooDeep));
+        let twice = br#"{"event_id":"aaaaaaaa","event_id":"bbbbbbbb"}"#;
+        assert_eq!(kind_of(Some(twice)), Some(InvalidKind::DuplicateKey));
+        let bom = [
+            b"\xef\xbb\xbf".as_slice(),
+            &serde_json::to_vec(&completed()).unwrap(),
+        ]
+        .concat();
+        let i = inspector().inspect(Some(&bom)).invalid.unwrap();
+        assert_eq!(i.kind, InvalidKind::MalformedJson);
+        assert!(i.message.contains("byte-order mark"), "{}", i.message);
 
         let mut doc = completed();
         doc.as_object_mut().unwrap().remove("event_id");
@@ -551,16 +580,20 @@ mod tests {
     }
 
     /// What the JSON Schema admits fits the Silver column, or is refused here with the
-    /// reason: 2^63 and 2^64 are over a 64-bit integer's maximum; -0 and -0.0 are zero.
+    /// reason: 2^63 and 2^64 are over the schema's cap (which keeps Gold's sums in 64 bits);
+    /// -0, -0.0 and 6e1 are integers.
     #[test]
-    fn integers_past_64_bits_are_refused_at_ingest() {
+    fn integers_past_their_cap_are_refused_at_ingest() {
         let i = inspector();
         for (raw, valid) in [
             ("9223372036854775808", false),
             ("18446744073709551616", false),
+            ("9223372036854775807", false),
+            ("1000000001", false),
             ("-0", true),
             ("-0.0", true),
-            ("9223372036854775807", true),
+            ("6e1", true),
+            ("1000000000", true),
         ] {
             let text = serde_json::to_string(&completed())
                 .unwrap()

@@ -11,6 +11,7 @@ pub mod expectations;
 pub mod framed;
 pub mod inspect;
 pub mod results;
+pub mod strict;
 pub mod validator;
 
 pub use error::{Error, Result};

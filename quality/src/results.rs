@@ -146,7 +146,8 @@ pub enum Enforced {
     Stop(crate::QualityFailure),
 }
 
-/// Check `batches` for `table`, record the results and rejects, and say what to write. Tables
+/// Check `batches` for `table`, record the results (with `typed`, results the job computed
+/// itself) and rejects, and say what to write. Tables
 /// named by `references` rules are registered in `ctx` from the lake (empty when missing).
 pub async fn enforce(
     lake: &Lake,
@@ -155,8 +156,9 @@ pub async fn enforce(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
     expectations: &[crate::Expectation],
+    typed: Vec<crate::ExpectationResult>,
 ) -> Result<Enforced> {
-    if expectations.is_empty() {
+    if expectations.is_empty() && typed.is_empty() {
         return Ok(Enforced::Write(batches));
     }
     for e in expectations {
@@ -192,7 +194,17 @@ pub async fn enforce(
             }
         }
     }
-    let checked = crate::check(ctx, schema, batches, expectations).await?;
+    let mut checked = if expectations.is_empty() {
+        crate::Checked {
+            kept: batches,
+            rejected: Vec::new(),
+            results: Vec::new(),
+        }
+    } else {
+        crate::check(ctx, schema, batches, expectations).await?
+    };
+    // The job's own typing results (values that could not be typed) go with its expectations.
+    checked.results.splice(0..0, typed);
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     record(lake, &run_id, &table.to_string(), &checked).await?;
     let failed: Vec<crate::ExpectationResult> = checked.failures().into_iter().cloned().collect();

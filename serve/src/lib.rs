@@ -14,7 +14,6 @@ pub mod metrics;
 pub mod online;
 pub mod openapi;
 pub mod pg;
-pub mod server;
 pub mod training;
 pub mod views;
 

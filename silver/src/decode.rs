@@ -8,7 +8,9 @@ use deltalake::arrow::array::{
     RecordBatch, StringArray, StringBuilder,
 };
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use deltalake::arrow::datatypes::{
+    DataType, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
 use deltalake::arrow::error::ArrowError;
 use serde_json::Value;
 
@@ -61,9 +63,80 @@ fn lookup<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(doc, |v, k| v.get(k))
 }
 
+/// A payload column's values that were present in the events but could not be typed (they
+/// arrive in Silver as NULL). Counted so that no value turns into NULL unseen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UntypedColumn {
+    pub column: &'static str,
+    /// Rows whose event holds a non-null value at the column's path.
+    pub present: u64,
+    /// Of those, the values the column's type cannot hold.
+    pub untyped: u64,
+    /// Up to [`SAMPLES`] of them, each naming its Bronze row.
+    pub samples: Vec<String>,
+}
+
+/// How many offending values a column keeps as examples.
+pub const SAMPLES: usize = 5;
+
+/// Untyped counts of every payload column of a table, in the table's column order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Untyped(pub Vec<UntypedColumn>);
+
+impl Untyped {
+    fn new(table: &SilverTable) -> Self {
+        Self(
+            table
+                .payload
+                .iter()
+                .map(|c| UntypedColumn {
+                    column: c.name,
+                    ..UntypedColumn::default()
+                })
+                .collect(),
+        )
+    }
+
+    /// Add another batch's counts (same table).
+    pub fn merge(&mut self, other: Untyped) {
+        if self.0.is_empty() {
+            *self = other;
+            return;
+        }
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            a.present += b.present;
+            a.untyped += b.untyped;
+            let room = SAMPLES.saturating_sub(a.samples.len());
+            a.samples.extend(b.samples.into_iter().take(room));
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.untyped).sum()
+    }
+}
+
+/// A sample of an untyped value: where it is in Bronze, and the value (shortened).
+fn sample(topic: &str, partition: i32, offset: i64, v: &Value) -> String {
+    let mut text = v.to_string();
+    if text.len() > 80 {
+        let cut = (0..=80)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    serde_json::json!({"bronze": format!("{topic}/{partition}/{offset}"), "value": text})
+        .to_string()
+}
+
 /// Decode one Bronze batch (already filtered to the table's valid events) into the table's
-/// event schema.
-pub fn decode(table: &SilverTable, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+/// event schema, with the values that could not be typed.
+pub fn decode(
+    table: &SilverTable,
+    batch: &RecordBatch,
+) -> Result<(RecordBatch, Untyped), ArrowError> {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let utf8 = |n: &str| -> Result<StringArray, ArrowError> {
         Ok(column(batch, n, &DataType::Utf8)?
@@ -80,6 +153,9 @@ pub fn decode(table: &SilverTable, batch: &RecordBatch) -> Result<RecordBatch, A
     let value = column(batch, "value", &DataType::Binary)?;
     let value: &BinaryArray = value.as_binary::<i32>();
     let occurred = occurred_at.as_primitive::<TimestampMicrosecondType>();
+    let partitions = partition.as_primitive::<Int32Type>();
+    let offsets = offset.as_primitive::<Int64Type>();
+    let mut untyped = Untyped::new(table);
 
     let n = batch.num_rows();
     let mut builders: Vec<Builder> = table
@@ -101,12 +177,27 @@ pub fn decode(table: &SilverTable, batch: &RecordBatch) -> Result<RecordBatch, A
             let json = strata_quality::framed::split(raw).map_or(raw, |(_, payload)| payload);
             serde_json::from_slice(json).unwrap_or(Value::Null)
         };
-        for (c, b) in table.payload.iter().zip(builders.iter_mut()) {
-            let v = lookup(&doc, c.path);
-            match b {
-                Builder::Str(b) => b.append_option(v.and_then(Value::as_str)),
-                Builder::Int(b) => b.append_option(v.and_then(as_int)),
-                Builder::Float(b) => b.append_option(v.and_then(Value::as_f64)),
+        for ((c, b), u) in table
+            .payload
+            .iter()
+            .zip(builders.iter_mut())
+            .zip(untyped.0.iter_mut())
+        {
+            let v = lookup(&doc, c.path).filter(|v| !v.is_null());
+            let typed = match b {
+                Builder::Str(b) => append(b, v, Value::as_str),
+                Builder::Int(b) => append(b, v, as_int),
+                Builder::Float(b) => append(b, v, Value::as_f64),
+            };
+            if let Some(v) = v {
+                u.present += 1;
+                if !typed {
+                    u.untyped += 1;
+                    if u.samples.len() < SAMPLES {
+                        let at = (topic.value(i), partitions.value(i), offsets.value(i));
+                        u.samples.push(sample(at.0, at.1, at.2, v));
+                    }
+                }
             }
         }
         let d = occurred.value(i).div_euclid(DAY_US);
@@ -135,7 +226,44 @@ pub fn decode(table: &SilverTable, batch: &RecordBatch) -> Result<RecordBatch, A
     columns.push(partition);
     columns.push(offset);
     columns.push(Arc::new(date.finish()));
-    RecordBatch::try_new(table.event_schema(), columns)
+    Ok((
+        RecordBatch::try_new(table.event_schema(), columns)?,
+        untyped,
+    ))
+}
+
+/// Append the typed value (or NULL); false when a present value could not be typed.
+fn append<'a, T, B>(b: &mut B, v: Option<&'a Value>, typed: impl Fn(&'a Value) -> Option<T>) -> bool
+where
+    B: AppendOption<T>,
+{
+    let t = v.and_then(typed);
+    let ok = v.is_none() || t.is_some();
+    b.append_opt(t);
+    ok
+}
+
+/// The builders' shared "append a value or NULL".
+trait AppendOption<T> {
+    fn append_opt(&mut self, v: Option<T>);
+}
+
+impl<'a> AppendOption<&'a str> for StringBuilder {
+    fn append_opt(&mut self, v: Option<&'a str>) {
+        self.append_option(v);
+    }
+}
+
+impl AppendOption<i64> for Int64Builder {
+    fn append_opt(&mut self, v: Option<i64>) {
+        self.append_option(v);
+    }
+}
+
+impl AppendOption<f64> for Float64Builder {
+    fn append_opt(&mut self, v: Option<f64>) {
+        self.append_option(v);
+    }
 }
 
 #[cfg(test)]
@@ -150,5 +278,79 @@ mod tests {
         assert_eq!(as_int(&serde_json::json!(3.5)), None);
         assert_eq!(as_int(&serde_json::json!(18446744073709551615u64)), None);
         assert_eq!(as_int(&serde_json::json!(1.8446744073709552e19)), None);
+    }
+
+    #[test]
+    fn present_values_that_cannot_be_typed_are_counted_with_their_row() {
+        use deltalake::arrow::array::{
+            BinaryArray, Int32Array, Int64Array, TimestampMicrosecondArray,
+        };
+        use deltalake::arrow::datatypes::{Field, Schema};
+        let table = crate::all_tables()
+            .into_iter()
+            .find(|t| t.name == "missions")
+            .expect("missions");
+        let docs = [
+            r#"{"payload":{"mission_id":"m1","duration_s":18446744073709551615}}"#,
+            r#"{"payload":{"mission_id":"m2","duration_s":-0.0}}"#,
+            r#"{"payload":{"mission_id":7,"duration_s":null}}"#,
+            r#"{"payload":{"mission_id":"m4"}}"#,
+        ];
+        let n = docs.len();
+        let strs = |v: &str| Arc::new(StringArray::from(vec![v; n])) as ArrayRef;
+        let mut fields = Vec::new();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for name in BRONZE_COLUMNS {
+            let (dt, c): (DataType, ArrayRef) = match name {
+                "partition" | "schema_version" => {
+                    (DataType::Int32, Arc::new(Int32Array::from(vec![1; n])))
+                }
+                "offset" => (
+                    DataType::Int64,
+                    Arc::new(Int64Array::from_iter_values(40..44)),
+                ),
+                "occurred_at" => (
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    Arc::new(TimestampMicrosecondArray::from(vec![0; n]).with_timezone("UTC")),
+                ),
+                "value" => (
+                    DataType::Binary,
+                    Arc::new(BinaryArray::from_iter_values(
+                        docs.iter().map(|d| d.as_bytes()),
+                    )),
+                ),
+                _ => (DataType::Utf8, strs("x")),
+            };
+            fields.push(Field::new(name, dt, true));
+            cols.push(c);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("batch");
+        let (out, untyped) = decode(&table, &batch).expect("decode");
+        let duration = out.column_by_name("duration_s").expect("duration_s");
+        assert_eq!(
+            duration.null_count(),
+            3,
+            "2^64-1, null and missing are NULL"
+        );
+        let by = |c: &str| untyped.0.iter().find(|u| u.column == c).expect(c).clone();
+        let d = by("duration_s");
+        assert_eq!(
+            (d.present, d.untyped),
+            (2, 1),
+            "JSON null and missing are not present"
+        );
+        assert!(d.samples[0].contains("x/1/40"), "{:?}", d.samples);
+        assert!(
+            d.samples[0].contains("18446744073709551615"),
+            "{:?}",
+            d.samples
+        );
+        let m = by("mission_id");
+        assert_eq!(
+            (m.present, m.untyped),
+            (4, 1),
+            "a number is no mission_id string"
+        );
+        assert_eq!(untyped.total(), 2);
     }
 }

@@ -14,11 +14,11 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use strata_bronze::{events_table, replayed_table};
 use strata_pipelines::{Lake, increment};
-use strata_quality::Expectation;
 use strata_quality::results::{Enforced, enforce};
+use strata_quality::{Action, Expectation, ExpectationResult};
 use tracing::info;
 
-use crate::decode::{BRONZE_COLUMNS, decode};
+use crate::decode::{BRONZE_COLUMNS, Untyped, decode};
 use crate::tables::{Keying, SilverTable};
 use crate::{Error, Result};
 
@@ -34,6 +34,8 @@ pub struct RunReport {
     pub rows_out: usize,
     /// Output table version written; `None` when there was nothing new.
     pub output_version: Option<u64>,
+    /// Event values present but not representable in their column (stored as NULL).
+    pub untyped: Untyped,
 }
 
 /// Refines `bronze.events` into one Silver table, exactly once per Bronze version.
@@ -91,6 +93,7 @@ impl SilverJob {
         ctx: &SessionContext,
         schema: deltalake::arrow::datatypes::SchemaRef,
         batches: Vec<RecordBatch>,
+        untyped: &Untyped,
     ) -> Result<Vec<RecordBatch>> {
         let quality = |source| Error::Quality {
             job: self.name(),
@@ -103,6 +106,7 @@ impl SilverJob {
             schema,
             batches,
             &self.expectations,
+            typed_results(untyped),
         )
         .await
         .map_err(quality)?
@@ -163,7 +167,7 @@ impl SilverJob {
         &self,
         source: DataFrame,
         filter: Option<Expr>,
-    ) -> Result<(usize, Vec<RecordBatch>)> {
+    ) -> Result<(usize, Vec<RecordBatch>, Untyped)> {
         let types: Vec<_> = self
             .table
             .event_types
@@ -184,16 +188,23 @@ impl SilverJob {
             .map_err(|e| self.query(e))?;
         let mut rows = 0;
         let mut decoded = Vec::new();
+        let mut untyped = Untyped::default();
         for b in &batches {
             rows += b.num_rows();
             if b.num_rows() > 0 {
-                decoded.push(decode(&self.table, b).map_err(|e| Error::Arrow {
+                let (batch, u) = decode(&self.table, b).map_err(|e| Error::Arrow {
                     job: self.name(),
                     source: Box::new(e),
-                })?);
+                })?;
+                decoded.push(batch);
+                untyped.merge(u);
             }
         }
-        Ok((rows, decoded))
+        if untyped.total() > 0 {
+            tracing::warn!(job = %self.name(), values = untyped.total(),
+                           "event values that the Silver column types cannot hold are NULL");
+        }
+        Ok((rows, decoded, untyped))
     }
 
     /// Rebuild the given days (`YYYY-MM-DD`) from all of Bronze, replacing those partitions in
@@ -247,7 +258,7 @@ impl SilverJob {
             }
             _ => None,
         };
-        let (rows_in, decoded) = self.read_bronze(source, filter).await?;
+        let (rows_in, decoded, untyped) = self.read_bronze(source, filter).await?;
         done.rows_in = rows_in;
         // The stored schema, including columns added by newer event versions.
         let schema = out
@@ -277,7 +288,10 @@ impl SilverJob {
             job: self.name(),
             source: Box::new(e),
         })?;
-        let batches = self.enforce(lake, &ctx, plain(&schema), batches).await?;
+        let batches = self
+            .enforce(lake, &ctx, plain(&schema), batches, &untyped)
+            .await?;
+        done.untyped = untyped;
         done.rows_out = batches.iter().map(RecordBatch::num_rows).sum();
         // No rows for these days: the overwrite still removes what they held.
         let batches = match batches.first() {
@@ -361,8 +375,9 @@ impl SilverJob {
                 .read_parquet(urls, ParquetReadOptions::default())
                 .await
                 .map_err(|e| self.query(e))?;
-            let (rows, batches) = self.read_bronze(source, None).await?;
+            let (rows, batches, untyped) = self.read_bronze(source, None).await?;
             report.rows_in = rows;
+            report.untyped = untyped;
             decoded = batches;
         }
 
@@ -385,7 +400,9 @@ impl SilverJob {
             let refined = self.refine(&ctx).await?;
             let schema = std::sync::Arc::new(refined.schema().as_arrow().clone());
             let rows = refined.collect().await.map_err(|e| self.query(e))?;
-            let kept = self.enforce(lake, &ctx, schema.clone(), rows).await?;
+            let kept = self
+                .enforce(lake, &ctx, schema.clone(), rows, &report.untyped)
+                .await?;
             let source = ctx
                 .read_table(std::sync::Arc::new(
                     MemTable::try_new(schema, vec![kept]).map_err(|e| self.query(e))?,
@@ -473,6 +490,27 @@ pub struct Recomputed {
     pub rows_in: usize,
     pub rows_out: usize,
     pub output_version: Option<u64>,
+    pub untyped: Untyped,
+}
+
+/// One `typed:<column>` quality result per payload column that held values in this run:
+/// how many were present and how many could not be typed (and so are NULL in Silver).
+fn typed_results(untyped: &Untyped) -> Vec<ExpectationResult> {
+    untyped
+        .0
+        .iter()
+        .filter(|c| c.present > 0)
+        .map(|c| ExpectationResult {
+            name: format!("typed:{}", c.column),
+            kind: "typed",
+            action: Action::Warn,
+            rows_checked: c.present,
+            rows_failed: c.untyped,
+            threshold: 0.0,
+            outcome: if c.untyped == 0 { "passed" } else { "warned" },
+            samples: c.samples.clone(),
+        })
+        .collect()
 }
 
 /// `DATE 'd1', DATE 'd2', ...` (or `NULL`, matching nothing).

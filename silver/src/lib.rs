@@ -13,6 +13,7 @@ pub mod error;
 pub mod job;
 pub mod tables;
 
+pub use decode::{Untyped, UntypedColumn};
 pub use error::{Error, Result};
 pub use job::{Recomputed, RunReport, SilverJob, conform, day_list};
 pub use tables::{SilverTable, all_tables};

@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use strata_bronze::{BronzeWriter, RawRecord};
 use strata_ingest::simulate::{self, Destination, Generator};
-use strata_ingest::{SimulateConfig, admin};
+use strata_ingest::{KafkaConfig, SimulateConfig, admin};
 use strata_pipelines::Lake;
 
 use crate::config::Config;
@@ -146,9 +145,9 @@ fn writer_ceiling(
 }
 
 /// Consume-only baseline: rdkafka reading every partition to its end, nothing else.
-async fn consume_only(brokers: &str, topic: &str, expected: u64) -> Result<f64> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+async fn consume_only(kafka: &KafkaConfig, topic: &str, expected: u64) -> Result<f64> {
+    let consumer: StreamConsumer = kafka
+        .client_config()?
         .set(
             "group.id",
             format!("bench-baseline-{}", uuid::Uuid::new_v4()),
@@ -192,13 +191,13 @@ async fn ingest(args: IngestBenchArgs, config: Config) -> Result<()> {
 
     let brokers = config.kafka.brokers.clone();
     let topic = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    admin::ensure_topics(&brokers, std::slice::from_ref(&topic), 4).await?;
+    admin::ensure_topics(&config.kafka, std::slice::from_ref(&topic), 4).await?;
     eprintln!(
         "producing a backlog of {} events to {topic} ...",
         args.backlog
     );
     let dest = Destination {
-        brokers: brokers.clone(),
+        kafka: config.kafka.clone(),
         agent_topic: topic.clone(),
         gameplay_topic: topic.clone(),
         registry_url: None,
@@ -213,7 +212,7 @@ async fn ingest(args: IngestBenchArgs, config: Config) -> Result<()> {
     .await??;
 
     eprintln!("(b) consume-only baseline ...");
-    let baseline = consume_only(&brokers, &topic, args.backlog).await?;
+    let baseline = consume_only(&config.kafka, &topic, args.backlog).await?;
 
     eprintln!("(b)+(c) strata ingest --until-caught-up in a child process ...");
     let lake = tempfile::tempdir()?;

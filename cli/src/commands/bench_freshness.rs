@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use futures::future::BoxFuture;
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use strata_bronze::{PartitionKey, events_table, offset_app_id};
 use strata_ingest::simulate::Generator;
@@ -151,8 +150,7 @@ pub async fn run(args: FreshnessBenchArgs, mut config: Config) -> Result<()> {
     let topic = format!("bench-fresh-{}", uuid::Uuid::new_v4().simple());
     let _embedded;
     if args.external_broker {
-        strata_ingest::admin::ensure_topics(&config.kafka.brokers, std::slice::from_ref(&topic), 1)
-            .await?;
+        strata_ingest::admin::ensure_topics(&config.kafka, std::slice::from_ref(&topic), 1).await?;
     } else {
         let b = strata_ingest::embedded::EmbeddedBroker::start(std::slice::from_ref(&topic), 1)?;
         config.kafka.brokers = b.bootstrap_servers();
@@ -210,8 +208,9 @@ pub async fn run(args: FreshnessBenchArgs, mut config: Config) -> Result<()> {
 
     // Batches: (last offset, produced at, events).
     let batches: Arc<Mutex<Vec<(i64, Instant, u64)>>> = Arc::new(Mutex::new(Vec::new()));
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka.brokers)
+    let producer: FutureProducer = config
+        .kafka
+        .client_config()?
         .set("linger.ms", "5")
         .create()?;
     let mut generator = Generator::new(SimulateConfig::default(), chrono::Utc::now());

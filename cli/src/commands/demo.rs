@@ -42,7 +42,7 @@ fn available(addr: &str) -> String {
 /// otherwise an embedded one is started.
 pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Result<()> {
     let _embedded = if brokers_given {
-        strata_ingest::admin::ensure_topics(&config.kafka.brokers, &config.kafka.topics, 4).await?;
+        strata_ingest::admin::ensure_topics(&config.kafka, &config.kafka.topics, 4).await?;
         None
     } else {
         let broker = EmbeddedBroker::start(&config.kafka.topics, 4)?;

@@ -56,7 +56,12 @@ pub async fn run(args: IngestArgs, mut config: Config) -> Result<()> {
         metrics.clone(),
     )?
     .until_caught_up(args.until_caught_up);
-    let addr = metrics::serve(metrics, &config.ingest.metrics_addr).await?;
+    let addr = metrics::serve(
+        metrics,
+        &config.ingest.metrics_addr,
+        config.serve.http_limits(),
+    )
+    .await?;
     info!(%addr, "metrics on http://{addr}/metrics");
     let summary = ingestor.run(super::shutdown_signal()).await?;
     drop(following);

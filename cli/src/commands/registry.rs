@@ -24,8 +24,14 @@ pub async fn run(args: RegistryArgs, config: Config) -> Result<()> {
     info!(%addr, "schema registry on http://{addr}");
     println!("schema registry on http://{addr}");
     let tokens = strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?);
-    axum::serve(listener, strata_registry::http::router(registry, tokens))
-        .with_graceful_shutdown(super::shutdown_signal())
-        .await?;
+    let server = strata_pipelines::http::serve(
+        listener,
+        strata_registry::http::router(registry, tokens),
+        config.serve.http_limits(),
+    );
+    tokio::select! {
+        () = server => {}
+        () = super::shutdown_signal() => {}
+    }
     Ok(())
 }

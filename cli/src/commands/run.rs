@@ -148,6 +148,7 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
     };
     let addr = strata_orchestration::metrics::serve_with(
         &config.run.metrics_addr,
+        config.serve.http_limits(),
         renderers,
         strata_serve::dashboard::protected_routes(
             lake.clone(),

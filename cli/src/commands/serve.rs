@@ -119,14 +119,11 @@ pub async fn start(
         pg = Some((host, port));
     }
     info!(%http, backend = store.backend_name(), "feature service");
-    let limits = strata_serve::server::HttpServerLimits {
-        header_timeout: Duration::from_millis(s.http_header_timeout_ms.max(1)),
-        idle_timeout: Duration::from_millis(s.http_idle_timeout_ms.max(1)),
-        request_timeout: Duration::from_millis(s.http_request_timeout_ms.max(1)),
-        max_connections: s.http_max_connections.max(1),
-        ..Default::default()
-    };
-    tokio::spawn(strata_serve::server::serve(listener, router(state), limits));
+    tokio::spawn(strata_pipelines::http::serve(
+        listener,
+        router(state),
+        s.http_limits(),
+    ));
     Ok(Running { http, pg })
 }
 

@@ -72,7 +72,7 @@ pub fn destination(config: &Config) -> Destination {
         .unwrap_or_else(|| "agent-events".into());
     let gameplay = topics.get(1).cloned().unwrap_or_else(|| agent.clone());
     Destination {
-        brokers: config.kafka.brokers.clone(),
+        kafka: config.kafka.clone(),
         agent_topic: agent,
         gameplay_topic: gameplay,
         registry_url: config.kafka.schema_registry_url.clone(),
@@ -84,7 +84,7 @@ pub async fn run(args: SimulateArgs, config: Config) -> Result<()> {
     sim.validate()?;
     config.kafka.validate()?;
     let dest = destination(&config);
-    admin::ensure_topics(&dest.brokers, &config.kafka.topics, sim.partitions).await?;
+    admin::ensure_topics(&dest.kafka, &config.kafka.topics, sim.partitions).await?;
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {

@@ -64,12 +64,7 @@ pub async fn status(args: StatusArgs, config: Config) -> Result<()> {
         let (kafka, lake2) = (config.kafka.clone(), lake.clone());
         match tokio::time::timeout(
             Duration::from_secs(15),
-            strata_ingest::admin::partition_lag(
-                &lake2,
-                &kafka.brokers,
-                &kafka.topics,
-                &kafka.group,
-            ),
+            strata_ingest::admin::partition_lag(&lake2, &kafka, &kafka.topics, &kafka.group),
         )
         .await
         {

@@ -90,6 +90,10 @@ fn every_example_runs() {
         .unwrap();
     let v = json_output(&out);
     assert_eq!(v["rows"], 20, "{v}");
+    // Labels a day from now get today's features; labels from 2000 predate every event.
+    let known = v["rows_with_features"].as_u64().unwrap();
+    assert!((1..=10).contains(&known), "{v}");
+    assert_eq!(v["rows_with_features_in_2000"], 0, "{v}");
     let out = Command::new(&python)
         .arg(examples().join("python/online_features.py"))
         .args([&url, "player-000001", "nobody"])

@@ -17,42 +17,71 @@ pub fn brokers() -> String {
 pub struct OwnBroker {
     pub child: Child,
     pub addr: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl OwnBroker {
     pub fn start() -> Self {
-        let tansu = std::env::var("STRATA_TEST_TANSU").expect(
-            "STRATA_TEST_TANSU is not set: run the suite with scripts/test, which installs tansu",
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        Self::launch(tempfile::tempdir().unwrap(), free_port(), None, false)
+    }
+
+    /// tansu on `port`, storing in `dir`, advertising `advertised` (a TLS terminator in front
+    /// of it) or itself, and requiring SASL when `authentication` is set.
+    pub fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        advertised: Option<u16>,
+        authentication: bool,
+    ) -> Self {
         let addr = format!("127.0.0.1:{port}");
         let url = format!("tcp://{addr}");
-        let child = Command::new(tansu)
-            .current_dir(dir.path())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+        let shown = format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port));
+        let mut cmd = Command::new(tansu());
+        cmd.current_dir(dir.path())
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &shown])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        if authentication {
+            cmd.arg("--authentication");
+        }
+        let child = cmd.spawn().unwrap();
         wait_until(
             "the test's own broker to listen",
             Duration::from_secs(60),
             || std::net::TcpStream::connect(&addr).ok().map(|_| ()),
         );
-        Self {
-            child,
-            addr,
-            _dir: dir,
-        }
+        Self { child, addr, dir }
+    }
+
+    /// Add a SCRAM-SHA-512 user, then restart on the same storage requiring SASL.
+    pub fn with_user(mut self, user: &str, password: &str, advertised: Option<u16>) -> Self {
+        let out = Command::new(tansu())
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &format!("tcp://{}", self.addr),
+            ])
+            .args([user, password, "--mechanism", "scram512"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tansu user create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port: u16 = self.addr.rsplit(':').next().unwrap().parse().unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        wait_until(
+            "the broker's port to be free",
+            Duration::from_secs(60),
+            || std::net::TcpListener::bind(&self.addr).ok().map(|_| ()),
+        );
+        Self::launch(dir, port, advertised, true)
     }
 
     /// SIGSTOP or SIGCONT the broker.
@@ -70,6 +99,41 @@ impl Drop for OwnBroker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn tansu() -> String {
+    std::env::var("STRATA_TEST_TANSU").expect(
+        "STRATA_TEST_TANSU is not set: run the suite with scripts/test, which installs tansu",
+    )
+}
+
+/// A self-signed certificate and key for `127.0.0.1` and `localhost`, in `dir`.
+pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is not installed: run the suite with scripts/test");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -219,9 +283,15 @@ impl Env {
     /// and the next join moves them; the deadline bounds the whole.
     pub fn ingest_until_rows(&self, n: u64, deadline: Duration) -> (u64, u64, u64) {
         let t0 = Instant::now();
+        // A round that gets stuck (partitions held by a killed member the broker still counts)
+        // gives up after a minute, and the next round's join moves them.
+        let round = self.dir.path().join("ingest-round.toml");
+        std::fs::write(&round, "[ingest]\ncaught_up_timeout_s = 60\n").unwrap();
         loop {
             let out = self
                 .strata()
+                .arg("--config")
+                .arg(&round)
                 .args(["ingest", "--until-caught-up", "--batch-max-wait-ms", "300"])
                 .output()
                 .unwrap();

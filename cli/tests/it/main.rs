@@ -8,10 +8,13 @@
 
 mod cli_errors;
 mod dashboard;
+mod deploy;
 mod examples;
 mod harness;
+mod hostile;
 mod http_limits;
 mod ingest;
+mod kafka_security;
 mod orchestrate;
 mod refine;
 mod registry;

@@ -54,9 +54,32 @@ struct State {
     schemas: Option<deltalake::DeltaTable>,
 }
 
-/// Write a checkpoint every this many registrations, so a cold open reads one Parquet file
-/// and a few commits, not every commit since the start.
-const CHECKPOINT_EVERY: u64 = 100;
+/// Every this many registrations, compact the table's files and checkpoint, dropping the
+/// commits before it: one file per registration and a log that only grows would make
+/// opening, listing and committing cost more with every subject.
+const COMPACT_EVERY: u64 = 20;
+
+/// Rewrite the table's small files into one, checkpoint, and delete the commit files before
+/// the checkpoint. The registry's history is in its rows (every version of every subject is
+/// one), not in time travel, so its log keeps only what the latest state needs; a reader
+/// racing the deletion opens the table afresh on its next look.
+async fn compact(table: deltalake::DeltaTable) -> Result<deltalake::DeltaTable> {
+    let (table, _) = table.optimize().await.map_err(delta(schemas_table()))?;
+    deltalake::checkpoints::create_checkpoint(&table, None)
+        .await
+        .map_err(delta(schemas_table()))?;
+    if let Some(version) = table.version() {
+        deltalake::checkpoints::cleanup_expired_logs_for(
+            version,
+            table.log_store().as_ref(),
+            Utc::now().timestamp_millis(),
+            None,
+        )
+        .await
+        .map_err(delta(schemas_table()))?;
+    }
+    Ok(table)
+}
 
 #[derive(Debug)]
 pub struct Registry {
@@ -463,22 +486,19 @@ impl Registry {
                         schema: schema.to_string(),
                         parsed: parsed.clone(),
                     });
-                    if st
+                    let in_sequence = st
                         .versions
                         .0
-                        .is_some_and(|v| Some(v + 1) == written_version)
-                    {
-                        st.versions.0 = written_version;
+                        .is_some_and(|v| Some(v + 1) == written_version);
+                    let written = match written_version {
+                        Some(v) if v % COMPACT_EVERY == 0 => compact(written).await?,
+                        _ => written,
+                    };
+                    st.versions = if in_sequence {
+                        (written.version(), st.versions.1)
                     } else {
-                        st.versions = (None, None);
-                    }
-                    if let Some(v) = written_version
-                        && v % CHECKPOINT_EVERY == 0
-                    {
-                        deltalake::checkpoints::create_checkpoint(&written, None)
-                            .await
-                            .map_err(delta(schemas_table()))?;
-                    }
+                        (None, None)
+                    };
                     st.schemas = Some(written);
                     self.refresh_locked(&mut st).await?;
                     tracing::info!(subject, version, id, "schema registered");

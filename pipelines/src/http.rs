@@ -1,5 +1,6 @@
-//! The HTTP server under the feature service and `strata run`'s metrics and dashboard:
-//! limits a client cannot talk its way around. Headers must arrive within a deadline (no
+//! The HTTP server under every HTTP surface (the feature service, `strata run`'s metrics and
+//! dashboard, `strata ingest`'s metrics, the schema registry): limits a client cannot talk its
+//! way around. Headers must arrive within a deadline (no
 //! slowloris), a connection idle too long is closed, a request (body included) has a
 //! deadline, connections are capped — with a small reserve that answers only health and
 //! metrics, so probes keep working while the cap is reached — and past the reserve a

@@ -1,0 +1,49 @@
+//! The deployment files: the Kubernetes manifests pass the static check (scripts/check_k8s.py)
+//! and every command they run and the configuration they load are accepted by this binary.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::{json_output, python, scripts_dir, succeed};
+
+fn deploy() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy"))
+}
+
+#[test]
+fn kubernetes_manifests_pass_the_static_check_and_run_real_commands() {
+    let Some(python) = python() else {
+        panic!("STRATA_TEST_PYTHON is not set: run the suite with scripts/test");
+    };
+    let out = Command::new(python)
+        .arg(scripts_dir().join("check_k8s.py"))
+        .arg(deploy().join("k8s"))
+        .output()
+        .unwrap();
+    let v = json_output(&out);
+    assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    let deployments = v["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 4, "{v}");
+    // The configuration the pods load is a valid one (every key known, every value valid);
+    // `lineage` loads it and builds the job graph without touching a lake or a broker.
+    let config = v["config"].as_str().unwrap();
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["--config", config, "lineage"])
+            .env_remove("STRATA_CONFIG"),
+    );
+    // Every container's arguments are a command this binary knows.
+    for d in deployments {
+        let args: Vec<&str> = d["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        succeed(
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(&args)
+                .arg("--help"),
+        );
+    }
+}
