@@ -375,6 +375,7 @@ impl Ingestor {
                 r = tokio::time::timeout(wait, consumer.recv()) => r,
             };
             self.check_generation(&consumer, &mut seen_generation, &mut batch, &mut summary)?;
+            self.metrics.alive();
             let timed_out = received.is_err();
             match received {
                 Ok(Ok(message)) => {
@@ -490,8 +491,16 @@ impl Ingestor {
         let report = loop {
             attempt += 1;
             match writer.commit(&batch.records).await {
-                Ok(r) => break r,
+                Ok(r) => {
+                    self.metrics
+                        .last_commit_failed
+                        .store(false, Ordering::Relaxed);
+                    break r;
+                }
                 Err(e) if e.is_retryable() && attempt < COMMIT_ATTEMPTS => {
+                    self.metrics
+                        .last_commit_failed
+                        .store(true, Ordering::Relaxed);
                     self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
                     let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
                     warn!(error = %e, attempt, ?backoff, "bronze commit failed; retrying");

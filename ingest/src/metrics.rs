@@ -26,6 +26,10 @@ pub struct Metrics {
     pub rebalances: AtomicU64,
     pub last_commit_unix_ms: AtomicU64,
     pub commit_duration_us_total: AtomicU64,
+    /// Unix ms of the consumer loop's last turn (readiness: the member is alive).
+    pub last_loop_unix_ms: AtomicU64,
+    /// Whether the last Bronze commit attempt failed (readiness: it can write).
+    pub last_commit_failed: std::sync::atomic::AtomicBool,
     lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
@@ -34,6 +38,32 @@ impl Metrics {
         if let Ok(mut m) = self.lag.lock() {
             m.insert((topic.to_string(), partition), lag);
         }
+    }
+
+    /// The consumer loop turned (it does at least every half second while it runs).
+    pub fn alive(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.last_loop_unix_ms
+            .store(u64::try_from(now).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Why this member is not ready, if it is not: its loop has not turned for 30 s (stuck,
+    /// or not started), or its last Bronze commit failed.
+    pub fn not_ready(&self) -> Option<String> {
+        let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let last = self.last_loop_unix_ms.load(Ordering::Relaxed);
+        if last == 0 {
+            return Some("the consumer has not started".into());
+        }
+        if now.saturating_sub(last) > 30_000 {
+            return Some(format!(
+                "the consumer loop has not turned for {} s",
+                now.saturating_sub(last) / 1000
+            ));
+        }
+        self.last_commit_failed
+            .load(Ordering::Relaxed)
+            .then(|| "the last commit to bronze.events failed; retrying".into())
     }
 
     pub fn clear_lag(&self) {
@@ -134,8 +164,16 @@ pub async fn serve(
         addr: addr.to_string(),
         source,
     })?;
+    let ready = metrics.clone();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let m = ready.clone();
+                async move { strata_pipelines::http::readiness(m.not_ready()) }
+            }),
+        )
         .route(
             "/metrics",
             get(move || {

@@ -14,6 +14,9 @@ use crate::{Error, Result};
 #[derive(Debug, Default)]
 struct State {
     passes: u64,
+    /// When the running pass started and the last one ended.
+    pass_started: Option<std::time::Instant>,
+    pass_ended: Option<std::time::Instant>,
     runs: BTreeMap<(String, &'static str), u64>,
     retries: BTreeMap<String, u64>,
     duration_ms_sum: BTreeMap<String, u64>,
@@ -40,7 +43,32 @@ impl RunMetrics {
     }
 
     pub fn pass(&self) {
-        self.with(|s| s.passes += 1);
+        self.with(|s| {
+            s.passes += 1;
+            s.pass_ended = Some(std::time::Instant::now());
+        });
+    }
+
+    pub fn pass_started(&self) {
+        self.with(|s| s.pass_started = Some(std::time::Instant::now()));
+    }
+
+    /// Why the scheduler is not ready, if it is not: no pass has finished yet, or none has
+    /// started or ended for `stale` (a stuck scheduler).
+    pub fn not_ready(&self, stale: std::time::Duration) -> Option<String> {
+        let Ok(s) = self.state.lock() else {
+            return Some("metrics unavailable".into());
+        };
+        let Some(ended) = s.pass_ended else {
+            return Some("the first scheduler pass has not finished".into());
+        };
+        let last = s.pass_started.map_or(ended, |st| st.max(ended));
+        (last.elapsed() > stale).then(|| {
+            format!(
+                "no scheduler pass started or ended for {} s",
+                last.elapsed().as_secs()
+            )
+        })
     }
 
     pub fn retry(&self, job: &str) {

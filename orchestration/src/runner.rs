@@ -188,6 +188,7 @@ impl Runner {
     /// One pass over the graph. Errors here are the orchestrator's own (cannot read the lake);
     /// job failures are in the report.
     pub async fn pass(&mut self) -> Result<PassReport> {
+        self.metrics.pass_started();
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let mut report = PassReport {
             run_id: run_id.clone(),

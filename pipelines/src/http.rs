@@ -130,6 +130,23 @@ async fn request_limits(
     }
 }
 
+/// A readiness answer: 200 `{"status":"ready"}`, or 503 with the reason.
+pub fn readiness(not_ready: Option<String>) -> Response {
+    let (status, body) = match not_ready {
+        None => (StatusCode::OK, json!({"status": "ready"})),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "not ready", "reason": reason}),
+        ),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 /// Wrap a router with the JSON error bodies and request limits.
 pub fn with_limits(router: Router, limits: &HttpServerLimits) -> Router {
     router

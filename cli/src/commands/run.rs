@@ -146,16 +146,27 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
         let (i, r) = (ingest_metrics.clone(), run_metrics.clone());
         vec![Arc::new(move || i.render()), Arc::new(move || r.render())]
     };
-    let addr = strata_orchestration::metrics::serve_with(
-        &config.run.metrics_addr,
-        config.serve.http_limits(),
-        renderers,
-        strata_serve::dashboard::protected_routes(
-            lake.clone(),
-            strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?),
-        ),
-    )
-    .await?;
+    let addr =
+        strata_orchestration::metrics::serve_with(
+            &config.run.metrics_addr,
+            config.serve.http_limits(),
+            renderers,
+            strata_serve::dashboard::protected_routes(
+                lake.clone(),
+                strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?),
+            )
+            .route("/readyz", {
+                // Ready once a pass has finished, until none starts or ends for 15 minutes.
+                let m = run_metrics.clone();
+                axum::routing::get(move || {
+                    let m = m.clone();
+                    async move {
+                        strata_pipelines::http::readiness(m.not_ready(Duration::from_secs(900)))
+                    }
+                })
+            }),
+        )
+        .await?;
     info!(%addr, "metrics on http://{addr}/metrics, dashboard on http://{addr}/dashboard");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -303,6 +303,13 @@ fn sigterm_flushes_and_exits_cleanly() {
         || metric(port, "strata_ingest_records_consumed_total").filter(|&n| n >= 2000.0),
     );
     assert_eq!(env.bronze_counts().0, 0, "committed before the shutdown");
+    // Ready: its loop turns and no commit has failed.
+    let ready = http_get(port, "/readyz");
+    assert!(
+        ready.lines().next().is_some_and(|l| l.contains(" 200"))
+            && ready.contains(r#""status":"ready""#),
+        "{ready}"
+    );
     let t0 = Instant::now();
     sigterm(&child);
     let out = child.wait_with_output().unwrap();

@@ -116,6 +116,13 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
         );
     }
     assert!(http_get(port, "/healthz").ends_with("ok\n"));
+    // Ready once a scheduler pass has finished (several have by now).
+    let ready = http_get(port, "/readyz");
+    assert!(
+        ready.lines().next().is_some_and(|l| l.contains(" 200"))
+            && ready.contains(r#""status":"ready""#),
+        "{ready}"
+    );
     assert!(http_get(port, "/dashboard").contains("<title>Strata</title>"));
     assert!(
         http_get_with_token(port, "/api/runs", "run-token-0123456789").contains("gold.agent_daily")
