@@ -580,13 +580,7 @@ mod tests {
 
         let documented: std::collections::BTreeSet<String> =
             doc_section_cells(&doc, "## Metrics").into_iter().collect();
-        let run = strata_orchestration::RunMetrics::default();
-        let rendered = [
-            strata_ingest::Metrics::default().render(),
-            run.render(),
-            strata_serve::metrics::ServeMetrics::default().render(&[]),
-        ]
-        .join("");
+        let rendered = exercised_metrics();
         let exported: std::collections::BTreeSet<String> = rendered
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -623,17 +617,58 @@ mod tests {
         }
     }
 
-    /// `strata_*` metric names in a text, with `_sum`/`_count` folded into their summary.
+    /// `strata_*` metric names in a text, with `_sum`/`_count`/`_bucket` folded into their
+    /// histogram.
     fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
         text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("strata_"))
             .map(|w| {
                 w.strip_suffix("_sum")
                     .or_else(|| w.strip_suffix("_count"))
+                    .or_else(|| w.strip_suffix("_bucket"))
                     .unwrap_or(w)
                     .to_string()
             })
             .collect()
+    }
+
+    /// Every metric family, each with at least one sample (labelled families appear in the
+    /// exposition only once they have a label set).
+    fn exercised_metrics() -> String {
+        use strata_orchestration::runs::{RunRecord, RunStatus};
+        let ingest = strata_ingest::Metrics::default();
+        ingest.set_lag("t", 0, 1);
+        let run = strata_orchestration::RunMetrics::default();
+        run.pass();
+        run.retry("silver.missions");
+        run.set_freshness("silver.missions", 0.0);
+        run.maintenance("silver.missions", "compact");
+        run.untyped("silver.missions", &[("duration_s".into(), 1)]);
+        let now = chrono::Utc::now();
+        run.record(
+            &RunRecord {
+                run_id: "r".into(),
+                job: "silver.missions".into(),
+                started_at: now,
+                ended_at: now,
+                status: RunStatus::Succeeded,
+                attempts: 1,
+                input_versions: Vec::new(),
+                output_version: Some(1),
+                rows_in: 1,
+                rows_out: 1,
+                error: None,
+            },
+            "silver.missions",
+        );
+        let serve = strata_serve::metrics::ServeMetrics::default();
+        serve.request("online", 200, 10);
+        [
+            ingest.render(),
+            run.render(),
+            serve.render(&[("player_features", Some(3))]),
+        ]
+        .join("")
     }
 
     /// Every `STRATA_*` variable the binary reads is in docs/operations.md.

@@ -124,7 +124,7 @@ impl ConsumerContext for IngestContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        self.metrics.rebalances.fetch_add(1, Ordering::Relaxed);
+        self.metrics.rebalances.inc();
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let keys: Vec<PartitionKey> = tpl
@@ -381,9 +381,7 @@ impl Ingestor {
                 Ok(Ok(message)) => {
                     let record = to_raw(&message);
                     summary.records_consumed += 1;
-                    self.metrics
-                        .records_consumed
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.metrics.records_consumed.inc();
                     batch.bytes += record.size_bytes();
                     batch.records.push(record);
                     batch.started.get_or_insert_with(Instant::now);
@@ -501,39 +499,35 @@ impl Ingestor {
                     self.metrics
                         .last_commit_failed
                         .store(true, Ordering::Relaxed);
-                    self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.commit_errors.inc();
                     let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
                     warn!(error = %e, attempt, ?backoff, "bronze commit failed; retrying");
                     tokio::time::sleep(backoff).await;
                 }
                 Err(e) => {
-                    self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.commit_errors.inc();
                     return Err(e.into());
                 }
             }
         };
         let m = &self.metrics;
         m.commit_duration_us_total
-            .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
-        m.rows_valid
-            .fetch_add(report.valid as u64, Ordering::Relaxed);
-        m.rows_invalid
-            .fetch_add(report.invalid as u64, Ordering::Relaxed);
+            .inc_by(t0.elapsed().as_micros() as u64);
+        m.rows_valid.inc_by(report.valid as u64);
+        m.rows_invalid.inc_by(report.invalid as u64);
         m.records_already_committed
-            .fetch_add(report.already_committed as u64, Ordering::Relaxed);
-        m.commit_conflicts
-            .fetch_add(u64::from(report.conflicts), Ordering::Relaxed);
+            .inc_by(report.already_committed as u64);
+        m.commit_conflicts.inc_by(u64::from(report.conflicts));
         summary.rows_written += report.rows as u64;
         summary.rows_valid += report.valid as u64;
         summary.rows_invalid += report.invalid as u64;
         summary.already_committed += report.already_committed as u64;
         summary.conflicts += u64::from(report.conflicts);
         if report.version.is_some() {
-            m.commits.fetch_add(1, Ordering::Relaxed);
+            m.commits.inc();
             summary.commits += 1;
             let now_ms = chrono::Utc::now().timestamp_millis();
-            m.last_commit_unix_ms
-                .store(u64::try_from(now_ms).unwrap_or(0), Ordering::Relaxed);
+            m.last_commit_unix_ms.set(now_ms);
         }
         info!(version = ?report.version, rows = report.rows, valid = report.valid, invalid = report.invalid,
               skipped = report.already_committed, ms = t0.elapsed().as_millis() as u64, "bronze batch committed");

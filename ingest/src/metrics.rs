@@ -1,45 +1,104 @@
-//! Ingest telemetry: counters rendered as Prometheus text on `/metrics`.
+//! Ingest telemetry (the `prometheus` crate), rendered on `/metrics`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::Router;
 use axum::routing::get;
+use strata_pipelines::telemetry::{self, IntCounter, IntGauge, IntGaugeVec, Registry};
 
 use crate::{Error, Result};
 
 /// Counters shared by the consumer loop and the HTTP endpoint.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    pub records_consumed: AtomicU64,
-    pub rows_valid: AtomicU64,
-    pub rows_invalid: AtomicU64,
-    pub records_already_committed: AtomicU64,
-    pub commits: AtomicU64,
-    pub commit_conflicts: AtomicU64,
-    pub commit_errors: AtomicU64,
+    registry: Registry,
+    pub records_consumed: IntCounter,
+    pub rows_valid: IntCounter,
+    pub rows_invalid: IntCounter,
+    pub records_already_committed: IntCounter,
+    pub commits: IntCounter,
+    pub commit_conflicts: IntCounter,
+    pub commit_errors: IntCounter,
+    pub rebalances: IntCounter,
+    pub commit_duration_us_total: IntCounter,
+    pub last_commit_unix_ms: IntGauge,
+    lag: IntGaugeVec,
+    /// Batches dropped by a revocation (reported in the summary, not exported).
     pub batches_dropped_on_rebalance: AtomicU64,
-    pub rebalances: AtomicU64,
-    pub last_commit_unix_ms: AtomicU64,
-    pub commit_duration_us_total: AtomicU64,
     /// Unix ms of the consumer loop's last turn (readiness: the member is alive).
     pub last_loop_unix_ms: AtomicU64,
     /// Whether the last Bronze commit attempt failed (readiness: it can write).
-    pub last_commit_failed: std::sync::atomic::AtomicBool,
-    lag: Mutex<BTreeMap<(String, i32), i64>>,
+    pub last_commit_failed: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let r = Registry::new();
+        let c = |name: &str, help: &str| telemetry::counter(&r, name, help);
+        Self {
+            records_consumed: c(
+                "strata_ingest_records_consumed_total",
+                "Kafka records received from the broker.",
+            ),
+            rows_valid: c(
+                "strata_ingest_rows_valid_total",
+                "Valid rows committed to bronze.events.",
+            ),
+            rows_invalid: c(
+                "strata_ingest_rows_invalid_total",
+                "Invalid rows committed to bronze.events (the quarantine).",
+            ),
+            records_already_committed: c(
+                "strata_ingest_records_already_committed_total",
+                "Records skipped because bronze.events already held them.",
+            ),
+            commits: c(
+                "strata_ingest_commits_total",
+                "Delta commits to bronze.events.",
+            ),
+            commit_conflicts: c(
+                "strata_ingest_commit_conflicts_total",
+                "Commits lost to another writer of the same partitions and re-planned.",
+            ),
+            commit_errors: c(
+                "strata_ingest_commit_errors_total",
+                "Failed commit attempts.",
+            ),
+            rebalances: c(
+                "strata_ingest_rebalances_total",
+                "Partition assignments and revocations.",
+            ),
+            commit_duration_us_total: c(
+                "strata_ingest_commit_duration_microseconds_total",
+                "Time spent committing batches.",
+            ),
+            last_commit_unix_ms: telemetry::gauge(
+                &r,
+                "strata_ingest_last_commit_timestamp_ms",
+                "Unix time of the last Bronze commit.",
+            ),
+            lag: telemetry::gauge_vec(
+                &r,
+                "strata_ingest_consumer_lag",
+                "Records in the partition not yet in bronze.events.",
+                &["topic", "partition"],
+            ),
+            registry: r,
+            batches_dropped_on_rebalance: AtomicU64::new(0),
+            last_loop_unix_ms: AtomicU64::new(0),
+            last_commit_failed: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Metrics {
     pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
-        if let Ok(mut m) = self.lag.lock() {
-            m.insert((topic.to_string(), partition), lag);
-        }
+        self.lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag);
     }
-
     /// The consumer loop turned (it does at least every half second while it runs).
     pub fn alive(&self) {
         let now = chrono::Utc::now().timestamp_millis();
@@ -67,84 +126,12 @@ impl Metrics {
     }
 
     pub fn clear_lag(&self) {
-        if let Ok(mut m) = self.lag.lock() {
-            m.clear();
-        }
+        self.lag.reset();
     }
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        };
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(
-            "strata_ingest_records_consumed_total",
-            "Kafka records received from the broker.",
-            g(&self.records_consumed),
-        );
-        counter(
-            "strata_ingest_rows_valid_total",
-            "Valid rows committed to bronze.events.",
-            g(&self.rows_valid),
-        );
-        counter(
-            "strata_ingest_rows_invalid_total",
-            "Invalid rows committed to bronze.events (the quarantine).",
-            g(&self.rows_invalid),
-        );
-        counter(
-            "strata_ingest_records_already_committed_total",
-            "Records skipped because bronze.events already held them.",
-            g(&self.records_already_committed),
-        );
-        counter(
-            "strata_ingest_commits_total",
-            "Delta commits to bronze.events.",
-            g(&self.commits),
-        );
-        counter(
-            "strata_ingest_commit_conflicts_total",
-            "Commits lost to another writer of the same partitions and re-planned.",
-            g(&self.commit_conflicts),
-        );
-        counter(
-            "strata_ingest_commit_errors_total",
-            "Failed commit attempts.",
-            g(&self.commit_errors),
-        );
-        counter(
-            "strata_ingest_rebalances_total",
-            "Partition assignments and revocations.",
-            g(&self.rebalances),
-        );
-        counter(
-            "strata_ingest_commit_duration_microseconds_total",
-            "Time spent committing batches.",
-            g(&self.commit_duration_us_total),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP strata_ingest_last_commit_timestamp_ms Unix time of the last Bronze commit.\n# TYPE strata_ingest_last_commit_timestamp_ms gauge\nstrata_ingest_last_commit_timestamp_ms {}",
-            g(&self.last_commit_unix_ms)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP strata_ingest_consumer_lag Records in the partition not yet in bronze.events.\n# TYPE strata_ingest_consumer_lag gauge"
-        );
-        if let Ok(lag) = self.lag.lock() {
-            for ((topic, partition), v) in lag.iter() {
-                let _ = writeln!(
-                    out,
-                    "strata_ingest_consumer_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {v}"
-                );
-            }
-        }
-        out
+        telemetry::render(&self.registry)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod http;
 pub mod job;
 pub mod lake;
 pub mod session;
+pub mod telemetry;
 pub mod time_travel;
 
 pub use auth::BearerTokens;

@@ -1,93 +1,84 @@
-//! Serving telemetry, Prometheus text.
+//! Serving telemetry (the `prometheus` crate).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use strata_pipelines::telemetry::{self, HistogramVec, IntCounter, IntCounterVec, Registry};
 
-#[derive(Debug, Default)]
-struct State {
-    requests: BTreeMap<(&'static str, u16), u64>,
-    latency_us_sum: BTreeMap<&'static str, u64>,
-    latency_count: BTreeMap<&'static str, u64>,
-    entities: u64,
-    training_rows: u64,
+#[derive(Debug)]
+pub struct ServeMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency_us: HistogramVec,
+    entities: IntCounter,
+    training_rows: IntCounter,
+    /// Rendered from the online store at scrape time (what each view serves now).
+    online_version: telemetry::IntGaugeVec,
 }
 
-#[derive(Debug, Default)]
-pub struct ServeMetrics {
-    state: Mutex<State>,
+impl Default for ServeMetrics {
+    fn default() -> Self {
+        let r = Registry::new();
+        Self {
+            requests: telemetry::counter_vec(
+                &r,
+                "strata_serve_requests_total",
+                "HTTP requests by route and status.",
+                &["route", "status"],
+            ),
+            latency_us: telemetry::histogram_vec(
+                &r,
+                "strata_serve_request_duration_microseconds",
+                "Request durations.",
+                &["route"],
+                vec![
+                    250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 1e6, 5e6, 3e7,
+                ],
+            ),
+            entities: telemetry::counter(
+                &r,
+                "strata_serve_entities_total",
+                "Entities looked up online.",
+            ),
+            training_rows: telemetry::counter(
+                &r,
+                "strata_serve_training_rows_total",
+                "Entity rows joined into training sets.",
+            ),
+            online_version: telemetry::gauge_vec(
+                &r,
+                "strata_serve_online_version",
+                "Delta version each feature view serves.",
+                &["view"],
+            ),
+            registry: r,
+        }
+    }
 }
 
 impl ServeMetrics {
     pub fn request(&self, route: &'static str, status: u16, micros: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            *s.requests.entry((route, status)).or_default() += 1;
-            *s.latency_us_sum.entry(route).or_default() += micros;
-            *s.latency_count.entry(route).or_default() += 1;
-        }
+        self.requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+        self.latency_us
+            .with_label_values(&[route])
+            .observe(micros as f64);
     }
 
     pub fn entities(&self, n: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            s.entities += n;
-        }
+        self.entities.inc_by(n);
     }
 
     pub fn training_rows(&self, n: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            s.training_rows += n;
-        }
+        self.training_rows.inc_by(n);
     }
 
     pub fn render(&self, versions: &[(&'static str, Option<u64>)]) -> String {
-        let mut out = String::new();
-        let Ok(s) = self.state.lock() else {
-            return out;
-        };
-        let _ = writeln!(
-            out,
-            "# HELP strata_serve_requests_total HTTP requests by route and status.\n# TYPE strata_serve_requests_total counter"
-        );
-        for ((route, status), v) in &s.requests {
-            let _ = writeln!(
-                out,
-                "strata_serve_requests_total{{route=\"{route}\",status=\"{status}\"}} {v}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP strata_serve_request_duration_microseconds Request durations.\n# TYPE strata_serve_request_duration_microseconds summary"
-        );
-        for (route, v) in &s.latency_us_sum {
-            let c = s.latency_count.get(route).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "strata_serve_request_duration_microseconds_sum{{route=\"{route}\"}} {v}"
-            );
-            let _ = writeln!(
-                out,
-                "strata_serve_request_duration_microseconds_count{{route=\"{route}\"}} {c}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP strata_serve_entities_total Entities looked up online.\n# TYPE strata_serve_entities_total counter\nstrata_serve_entities_total {}",
-            s.entities
-        );
-        let _ = writeln!(
-            out,
-            "# HELP strata_serve_training_rows_total Entity rows joined into training sets.\n# TYPE strata_serve_training_rows_total counter\nstrata_serve_training_rows_total {}",
-            s.training_rows
-        );
-        let _ = writeln!(
-            out,
-            "# HELP strata_serve_online_version Delta version each feature view serves.\n# TYPE strata_serve_online_version gauge"
-        );
         for (view, v) in versions {
             if let Some(v) = v {
-                let _ = writeln!(out, "strata_serve_online_version{{view=\"{view}\"}} {v}");
+                self.online_version
+                    .with_label_values(&[view])
+                    .set(i64::try_from(*v).unwrap_or(i64::MAX));
             }
         }
-        out
+        telemetry::render(&self.registry)
     }
 }

@@ -219,12 +219,7 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
         passes += 1;
         job_runs += report.runs.len();
         failed += report.failed().len();
-        let rows = ingest_metrics
-            .rows_valid
-            .load(std::sync::atomic::Ordering::Relaxed)
-            + ingest_metrics
-                .rows_invalid
-                .load(std::sync::atomic::Ordering::Relaxed);
+        let rows = ingest_metrics.rows_valid.get() + ingest_metrics.rows_invalid.get();
         bar.set_message(format!(
             "{rows} live events in Bronze, {passes} passes, {job_runs} job runs, {failed} failed; features on http://{http}"
         ));

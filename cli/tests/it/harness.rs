@@ -451,6 +451,20 @@ pub fn python() -> Option<PathBuf> {
     std::env::var_os("STRATA_TEST_PYTHON").map(PathBuf::from)
 }
 
+/// DuckDB's independent computation of Gold from the lake's raw Bronze events
+/// (scripts/check_gold.py), as JSON.
+pub fn check_gold(lake: &Path) -> Value {
+    let Some(python) = python() else {
+        panic!("STRATA_TEST_PYTHON is not set: run the suite with scripts/test");
+    };
+    let out = Command::new(python)
+        .arg(scripts_dir().join("check_gold.py"))
+        .arg(lake)
+        .output()
+        .unwrap();
+    json_output(&out)
+}
+
 pub fn scripts_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts"))
 }

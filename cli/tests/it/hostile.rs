@@ -4,7 +4,6 @@
 //! judged valid, and every value Silver could not type is counted in the quality results.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
@@ -13,7 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{Value, json};
 
-use crate::harness::{Env, json_output, python, scripts_dir, succeed};
+use crate::harness::{Env, check_gold, succeed};
 
 /// How many records of each kind.
 const EACH: usize = 50;
@@ -504,15 +503,7 @@ fn hostile_records_are_all_accounted_for_and_block_nothing() {
 
     // Gold equals DuckDB's computation over the records judged valid, and every value Silver
     // could not type is counted where operators look.
-    let Some(python) = python() else {
-        panic!("STRATA_TEST_PYTHON is not set: run the suite with scripts/test");
-    };
-    let out = Command::new(python)
-        .arg(scripts_dir().join("check_gold.py"))
-        .arg(env.lake())
-        .output()
-        .unwrap();
-    let v = json_output(&out);
+    let v = check_gold(&env.lake());
     for table in ["economy_daily", "agent_daily"] {
         assert_eq!(v[table]["equal"], true, "{table} differs from DuckDB: {v}");
     }

@@ -108,7 +108,7 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
         "strata_job_runs_total{job=\"gold.agent_daily\",status=\"succeeded\"}",
         "strata_table_freshness_seconds{table=\"gold.player_features\"}",
         "strata_job_duration_milliseconds_count{job=\"silver.missions\"}",
-        "strata_ingest_consumer_lag{topic=",
+        "strata_ingest_consumer_lag{partition=",
     ] {
         assert!(
             metrics.contains(needle),

@@ -2,7 +2,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use rand::Rng;
-use serde_json::Value;
 
 use crate::harness::*;
 
@@ -118,15 +117,7 @@ fn incremental_runs_equal_a_replay_and_duckdb_agrees() {
     run(fresh.path(), &["replay", "--yes"]);
     assert_same(&incremental, &snapshot(fresh.path()));
 
-    let Some(python) = python() else {
-        panic!("STRATA_TEST_PYTHON is not set: run the suite with scripts/test");
-    };
-    let out = Command::new(python)
-        .arg(scripts_dir().join("check_gold.py"))
-        .arg(env.lake())
-        .output()
-        .unwrap();
-    let v: Value = json_output(&out);
+    let v = check_gold(&env.lake());
     for table in ["economy_daily", "agent_daily"] {
         assert!(v[table]["rows"].as_u64().unwrap() > 0, "{v}");
         assert_eq!(v[table]["equal"], true, "{table} differs from DuckDB: {v}");

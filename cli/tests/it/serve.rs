@@ -119,25 +119,7 @@ fn serve_answers_psql_drivers_feast_clients_and_polars() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A self-signed certificate: the SQL endpoint speaks TLS.
-    let (cert, key) = (
-        env.dir.path().join("cert.pem"),
-        env.dir.path().join("key.pem"),
-    );
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is not installed: run the suite with scripts/test");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (cert, key) = self_signed(env.dir.path(), "pg");
     let config = env.dir.path().join("serve.toml");
     std::fs::write(
         &config,
