@@ -8,12 +8,14 @@
 //!        one Delta commit = rows + txn(job:silver.<table>, bronze version consumed)
 //! ```
 
+pub mod days;
 pub mod decode;
 pub mod error;
 pub mod job;
 pub mod tables;
 
+pub use days::{conform, day_list};
 pub use decode::{Untyped, UntypedColumn};
 pub use error::{Error, Result};
-pub use job::{Recomputed, RunReport, SilverJob, conform, day_list};
+pub use job::{Recomputed, RunReport, SilverJob};
 pub use tables::{SilverTable, all_tables};

@@ -10,6 +10,7 @@ pub mod error;
 pub mod follow;
 pub mod http;
 pub mod store;
+mod table;
 
 pub use error::{Error, Result};
 pub use follow::follow;
