@@ -12,6 +12,9 @@ use crate::{Error, KafkaConfig, Result};
 /// How long to wait for a broker before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Metadata look-ups that time out without a connection error are tried this many times.
+const METADATA_ATTEMPTS: u32 = 3;
+
 /// A consumer for metadata and watermark look-ups.
 fn lookup_client(kafka: &KafkaConfig) -> Result<BaseConsumer<Reporting>> {
     kafka
@@ -45,8 +48,25 @@ pub fn topic_partitions(
     topics: &[String],
 ) -> Result<Vec<(String, Option<usize>)>> {
     let consumer = lookup_client(kafka)?;
-    let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(None, CONNECT_TIMEOUT))
-        .map_err(|source| unreachable(&consumer, &kafka.brokers, source))?;
+    let mut attempt = 0;
+    let metadata = loop {
+        attempt += 1;
+        match tokio::task::block_in_place(|| consumer.fetch_metadata(None, CONNECT_TIMEOUT)) {
+            Ok(m) => break m,
+            Err(source) => {
+                let e = unreachable(&consumer, &kafka.brokers, source);
+                // A slow broker (a busy machine) gets more time; a refused handshake or
+                // login does not.
+                let slow = matches!(&e, Error::Unreachable { source, reason, .. }
+                    if reason.is_empty()
+                        && source.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut));
+                if !slow || attempt >= METADATA_ATTEMPTS {
+                    return Err(e);
+                }
+                tracing::warn!(attempt, brokers = %kafka.brokers, "no metadata from the brokers yet; asking again");
+            }
+        }
+    };
     Ok(topics
         .iter()
         .map(|t| {
