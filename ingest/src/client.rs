@@ -10,7 +10,6 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryResult, ProducerContext};
 
 use crate::config::KafkaConfig;
 use crate::{Error, Result};
@@ -31,13 +30,6 @@ impl KafkaConfig {
             c.set(k, source.read(&format!("kafka.secrets.\"{k}\""))?);
         }
         Ok(c)
-    }
-
-    /// Whether TLS or SASL is configured (errors then point at those settings).
-    pub fn secured(&self) -> bool {
-        self.properties
-            .get("security.protocol")
-            .is_some_and(|p| !p.eq_ignore_ascii_case("plaintext"))
     }
 }
 
@@ -116,12 +108,6 @@ pub fn log_to_tracing(level: RDKafkaLogLevel, fac: &str, message: &str) {
 
 impl ConsumerContext for Reporting {}
 
-impl ProducerContext for Reporting {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
-}
-
 /// Where a secret property's value comes from: an environment variable or a file (a mounted
 /// Kubernetes secret). Never the configuration file itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -167,7 +153,6 @@ mod tests {
         assert_eq!(c.get("sasl.password"), Some("s3cret"));
         assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:9092"));
-        assert!(k.secured());
 
         k.secrets.insert(
             "sasl.password".into(),

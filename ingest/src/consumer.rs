@@ -462,9 +462,6 @@ impl Ingestor {
                     "dropping batch after rebalance"
                 );
                 summary.batches_dropped_on_rebalance += 1;
-                self.metrics
-                    .batches_dropped_on_rebalance
-                    .fetch_add(1, Ordering::Relaxed);
                 batch.clear();
             }
         }

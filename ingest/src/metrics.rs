@@ -25,8 +25,6 @@ pub struct Metrics {
     pub commit_duration_us_total: IntCounter,
     pub last_commit_unix_ms: IntGauge,
     lag: IntGaugeVec,
-    /// Batches dropped by a revocation (reported in the summary, not exported).
-    pub batches_dropped_on_rebalance: AtomicU64,
     /// Unix ms of the consumer loop's last turn (readiness: the member is alive).
     pub last_loop_unix_ms: AtomicU64,
     /// Whether the last Bronze commit attempt failed (readiness: it can write).
@@ -86,7 +84,6 @@ impl Default for Metrics {
                 &["topic", "partition"],
             ),
             registry: r,
-            batches_dropped_on_rebalance: AtomicU64::new(0),
             last_loop_unix_ms: AtomicU64::new(0),
             last_commit_failed: AtomicBool::new(false),
         }

@@ -59,13 +59,17 @@ impl Default for HttpServerLimits {
 /// Connections beyond the cap that may still ask for health and metrics.
 const PROBE_RESERVE: usize = 8;
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        json!({"error": message}).to_string(),
+        body.to_string(),
     )
         .into_response()
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    json_response(status, &json!({"error": message}))
 }
 
 /// Every 4xx/5xx that left a handler without a JSON body (axum's 405, a rejected
@@ -139,12 +143,7 @@ pub fn readiness(not_ready: Option<String>) -> Response {
             json!({"status": "not ready", "reason": reason}),
         ),
     };
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    json_response(status, &body)
 }
 
 /// Wrap a router with the JSON error bodies and request limits.

@@ -386,18 +386,13 @@ pub fn metric(port: u16, name: &str) -> Option<f64> {
 
 /// `strata status --format json` of the environment's lake.
 pub fn status(env: &Env) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("--lake")
-        .arg(env.lake())
-        .args(["status", "--format", "json", "--no-broker"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("--lake")
+            .arg(env.lake())
+            .args(["status", "--format", "json", "--no-broker"]),
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&out).unwrap()
 }
 
 /// Every job's output has consumed its inputs' latest versions.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Env, OwnBroker, free_port, json_output, self_signed, wait_until};
+use crate::harness::{Env, OwnBroker, free_port, json_output, self_signed, succeed, wait_until};
 
 /// stunnel accepting TLS on `port` and forwarding to `to`; killed when dropped.
 struct Stunnel(Child);
@@ -110,16 +110,8 @@ fn every_kafka_client_works_over_sasl_ssl_and_says_why_a_login_fails() {
     assert_eq!(env.bronze_counts().0, 3000);
 
     // The lag look-up: every partition read over SASL_SSL, nothing pending.
-    let out = with(&good)
-        .args(["status", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = succeed(with(&good).args(["status", "--format", "json"]));
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     let lag = status["ingest_lag"]
         .as_array()
         .unwrap_or_else(|| panic!("{status}"));
