@@ -13,6 +13,7 @@ use strata_orchestration::maintain::MaintainSettings;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    pub project: ProjectConfig,
     pub lake: LakeConfig,
     pub kafka: KafkaConfig,
     pub ingest: IngestConfig,
@@ -22,6 +23,14 @@ pub struct Config {
     pub quality: QualityConfig,
     pub serve: ServeConfig,
     pub log: LogConfig,
+}
+
+/// The pipeline project: the folder declaring events, tables, models and feature views.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectConfig {
+    /// Project folder (`--project`, `STRATA_PROJECT`); unset: the built-in project.
+    pub dir: Option<String>,
 }
 
 /// `strata serve`: the feature service and the SQL endpoint.

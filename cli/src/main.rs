@@ -34,6 +34,9 @@ pub struct CommonArgs {
     /// Kafka bootstrap servers, host:port[,host:port].
     #[arg(long, global = true, env = "STRATA_BROKERS")]
     brokers: Option<String>,
+    /// Pipeline project folder (`project.dir`); default: the built-in project.
+    #[arg(long, global = true, env = "STRATA_PROJECT")]
+    project: Option<PathBuf>,
     /// Lake root: a local directory or an object-store URI.
     #[arg(long, global = true, env = "STRATA_LAKE")]
     lake: Option<String>,
@@ -69,6 +72,9 @@ impl CommonArgs {
         if let Some(l) = &self.lake {
             config.lake.uri = l.clone();
         }
+        if let Some(p) = &self.project {
+            config.project.dir = Some(p.display().to_string());
+        }
         if !self.topics.is_empty() {
             config.kafka.topics = self.topics.clone();
         }
@@ -85,6 +91,8 @@ impl CommonArgs {
         config.run.validate()?;
         config.quality.expectations()?;
         config.maintenance.validate()?;
+        // A broken project is refused before any command starts, every problem listed.
+        commands::project(&config)?;
         Ok(config)
     }
 }
@@ -93,7 +101,9 @@ impl CommonArgs {
 enum Command {
     /// Consume Kafka topics into bronze.events, exactly once.
     Ingest(commands::ingest::IngestArgs),
-    /// Produce realistic agent and gameplay events.
+    /// Publish a file of events (one JSON document per line) to a topic.
+    Produce(commands::produce::ProduceArgs),
+    /// Produce realistic agent and gameplay events (the built-in project's).
     Simulate(commands::simulate::SimulateArgs),
     /// Run SQL over every lake table (layer.table).
     Sql(commands::sql::SqlArgs),
@@ -116,12 +126,17 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// The job graph as text, Mermaid or DOT.
     Lineage(commands::status::LineageArgs),
+    /// Remove Silver or Gold tables the project no longer declares.
+    Drop(commands::drop::DropArgs),
     /// Recompute a job's days and everything downstream (resumable).
     Backfill(commands::maintain::BackfillArgs),
     /// Compact small files, write checkpoints, vacuum old files.
     Maintain(commands::maintain::MaintainArgs),
     /// Zero-setup demo: embedded broker, simulated events, ingest, Silver and Gold, summary.
     Demo(commands::demo::DemoArgs),
+    /// Check or show a pipeline project (events, tables, models, feature views).
+    #[command(subcommand)]
+    Project(commands::project::ProjectCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -212,6 +227,7 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
     match command {
         Command::Ingest(args) => commands::ingest::run(args, config).await,
         Command::Simulate(args) => commands::simulate::run(args, config).await,
+        Command::Produce(args) => commands::produce::run(args, config).await,
         Command::Sql(args) => commands::sql::run(args, config).await,
         Command::Features(cmd) => commands::features::run(cmd, config).await,
         Command::Serve(args) => commands::serve::run(args, config).await,
@@ -221,10 +237,12 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Run(args) => commands::run::run(args, config).await,
         Command::Replay(args) => commands::run::replay(args, config).await,
         Command::Status(args) => commands::status::status(args, config).await,
-        Command::Lineage(args) => commands::status::lineage(args),
+        Command::Lineage(args) => commands::status::lineage(args, &config),
+        Command::Drop(args) => commands::drop::run(args, config).await,
         Command::Backfill(args) => commands::maintain::backfill(args, config).await,
         Command::Maintain(args) => commands::maintain::maintain(args, config).await,
         Command::Demo(args) => commands::demo::run(args, config, brokers_given).await,
         Command::Bench(cmd) => commands::bench::run(cmd, config).await,
+        Command::Project(cmd) => commands::project::run(cmd, &config),
     }
 }

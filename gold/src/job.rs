@@ -6,9 +6,11 @@ use std::sync::Arc;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::datafusion::common::{ScalarValue, TableReference};
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use strata_pipelines::{Lake, SessionBuilder, TableName, increment};
@@ -16,8 +18,15 @@ use strata_quality::Expectation;
 use strata_quality::results::{Enforced, enforce};
 use tracing::info;
 
-use crate::tables::GoldTable;
 use crate::{Error, Result};
+use strata_project::GoldModel;
+
+/// Whether a write replaces its days or the whole table (a rebuild's first write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Whole {
+    Days,
+    Replace,
+}
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,7 +43,7 @@ pub struct GoldReport {
 /// Builds one Gold table from its Silver inputs.
 #[derive(Debug, Clone)]
 pub struct GoldJob {
-    table: GoldTable,
+    table: GoldModel,
     expectations: Vec<Expectation>,
 }
 
@@ -59,14 +68,20 @@ fn plain_schema(schema: &Schema) -> SchemaRef {
     ))
 }
 
-/// Each day and the `n` days after it (dates as YYYY-MM-DD).
-fn expand(days: &BTreeSet<String>, n: u32) -> BTreeSet<String> {
+/// Each day and the `n` days after it (`forward`) or before it (dates as YYYY-MM-DD).
+pub(crate) fn expand(days: &BTreeSet<String>, n: u32, forward: bool) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for d in days {
         match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
             Ok(date) => {
                 for i in 0..=u64::from(n) {
-                    if let Some(x) = date.checked_add_days(chrono::Days::new(i)) {
+                    let step = chrono::Days::new(i);
+                    let x = if forward {
+                        date.checked_add_days(step)
+                    } else {
+                        date.checked_sub_days(step)
+                    };
+                    if let Some(x) = x {
                         out.insert(x.format("%Y-%m-%d").to_string());
                     }
                 }
@@ -80,9 +95,9 @@ fn expand(days: &BTreeSet<String>, n: u32) -> BTreeSet<String> {
 }
 
 impl GoldJob {
-    /// A job with the table's declared expectations.
-    pub fn new(table: GoldTable) -> Self {
-        let expectations = table.expectations();
+    /// A job with the model's declared expectations.
+    pub fn new(table: GoldModel) -> Self {
+        let expectations = table.expectations.clone();
         Self {
             table,
             expectations,
@@ -109,16 +124,20 @@ impl GoldJob {
         self.table.job_name()
     }
 
-    /// A change on day D changes days D ..= D + lookahead (rolling windows).
+    /// A change on day D changes days D ..= D + lookback (rolling windows).
     pub fn lookahead_days(&self) -> u32 {
-        self.table.lookahead_days
+        self.table.lookback_days
+    }
+
+    pub fn model(&self) -> &GoldModel {
+        &self.table
     }
 
     /// Declared inputs and output (lineage comes from here).
     pub fn spec(&self) -> strata_pipelines::JobSpec {
         strata_pipelines::JobSpec {
             name: self.name(),
-            inputs: self.table.input_names(),
+            inputs: self.table.inputs.clone(),
             output: self.table.table_name(),
             // Expectations that check references run after the referenced table's job.
             after: self
@@ -149,13 +168,18 @@ impl GoldJob {
             ..GoldReport::default()
         };
         let mut inputs = Vec::new();
-        for name in self.table.input_names() {
+        for name in self.table.inputs.clone() {
             let Some(t) = lake.open(&name).await? else {
                 return Ok(report);
             };
             inputs.push((name, t));
         }
         let out = lake.open(&self.table.table_name()).await?;
+        if let Some(o) = &out
+            && self.stored_hash(o).await? != Some(self.hash_number())
+        {
+            return self.rebuild(lake, &inputs, o.clone(), report).await;
+        }
         let mut days = BTreeSet::new();
         let mut advanced = false;
         let mut consumed = Vec::new();
@@ -179,12 +203,14 @@ impl GoldJob {
         if !advanced && out.is_some() {
             return Ok(report);
         }
-        if self.table.lookahead_days > 0 {
-            days = expand(&days, self.table.lookahead_days);
+        if self.table.lookback_days > 0 {
+            days = expand(&days, self.table.lookback_days, true);
         }
         report.days = days.iter().cloned().collect();
-        let props = self.spec().commit_properties(&consumed);
-        let (rows, version) = self.write_days(lake, &inputs, out, &days, props).await?;
+        let props = self.commit_properties(&consumed);
+        let (rows, version) = self
+            .write_days(lake, &inputs, out, &days, props, Whole::Days)
+            .await?;
         report.rows_out = rows;
         report.output_version = version;
         info!(job = %self.name(), days = report.days.len(), first = ?report.days.first(),
@@ -201,35 +227,60 @@ impl GoldJob {
         props: CommitProperties,
     ) -> Result<(usize, Option<u64>)> {
         let mut inputs = Vec::new();
-        for name in self.table.input_names() {
+        for name in self.table.inputs.clone() {
             let Some(t) = lake.open(&name).await? else {
                 return Ok((0, None));
             };
             inputs.push((name, t));
         }
         let out = lake.open(&self.table.table_name()).await?;
-        self.write_days(lake, &inputs, out, days, props).await
+        self.write_days(lake, &inputs, out, days, props, Whole::Days)
+            .await
+    }
+
+    /// A session where each input is the version whose increment was read, restricted to
+    /// the days being computed and the model's lookback before them: the model's SQL is
+    /// written over all history and never names the days.
+    async fn session(
+        &self,
+        inputs: &[(TableName, DeltaTable)],
+        days: &BTreeSet<String>,
+    ) -> Result<SessionContext> {
+        let ctx = SessionContext::new();
+        let read = date_literals(&expand(days, self.table.lookback_days, false));
+        for (name, table) in inputs {
+            SessionBuilder::register(&ctx, name, table).await?;
+            let reference = TableReference::partial(name.layer.as_str(), name.table.as_str());
+            let view = ctx
+                .table(reference.clone())
+                .await
+                .and_then(|df| df.filter(col("event_date").in_list(read.clone(), false)))
+                .map_err(|e| self.query(e))?
+                .into_view();
+            ctx.deregister_table(reference.clone())
+                .and_then(|_| ctx.register_table(reference, view))
+                .map_err(|e| self.query(e))?;
+        }
+        Ok(ctx)
     }
 
     /// Query the days from `inputs` and replace them in the output, in one commit.
-    async fn write_days(
+    pub(crate) async fn write_days(
         &self,
         lake: &Lake,
         inputs: &[(TableName, DeltaTable)],
         out: Option<DeltaTable>,
         days: &BTreeSet<String>,
         props: CommitProperties,
+        whole: Whole,
     ) -> Result<(usize, Option<u64>)> {
         let list = strata_silver::day_list(days);
-
-        // Query exactly the input versions whose increments were read.
-        let ctx = SessionContext::new();
-        for (name, table) in inputs {
-            SessionBuilder::register(&ctx, name, table).await?;
-        }
+        let ctx = self.session(inputs, days).await?;
         let df = ctx
-            .sql(&self.table.sql.replace("{days}", &list))
+            .sql(&self.table.sql)
             .await
+            .map_err(|e| self.query(e))?
+            .filter(col("event_date").in_list(date_literals(days), false))
             .map_err(|e| self.query(e))?;
         let schema = plain_schema(df.schema().as_arrow());
         let batches: Vec<RecordBatch> = df
@@ -282,7 +333,16 @@ impl GoldJob {
                     .await?
             }
         };
-        let write = if days.is_empty() {
+        let write = if whole == Whole::Replace {
+            // A rebuild's first write: the table becomes these days, in the model's schema.
+            let batches = match batches.first() {
+                Some(_) => batches,
+                None => vec![RecordBatch::new_empty(schema)],
+            };
+            out.write(batches)
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(SchemaMode::Overwrite)
+        } else if days.is_empty() {
             out.write(vec![RecordBatch::new_empty(schema)])
                 .with_save_mode(SaveMode::Append)
         } else {
@@ -306,4 +366,14 @@ impl GoldJob {
             Err(e) => Err(self.delta(e)),
         }
     }
+}
+
+/// `YYYY-MM-DD` days as DATE literals (days that do not parse are skipped).
+fn date_literals(days: &BTreeSet<String>) -> Vec<Expr> {
+    let epoch = chrono::NaiveDate::default();
+    days.iter()
+        .filter_map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .filter_map(|d| i32::try_from((d - epoch).num_days()).ok())
+        .map(|n| lit(ScalarValue::Date32(Some(n))))
+        .collect()
 }

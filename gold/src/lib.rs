@@ -1,8 +1,9 @@
-//! Gold: daily aggregates over Silver, recomputed only for the days new Silver data touches.
+//! Gold: the SQL models a pipeline project declares (`gold/<model>.sql`), recomputed only for
+//! the days new Silver data touches.
 //!
 //! ```text
 //!   silver.* (files added since the job's checkpoint) --> touched event_date values
-//!        |  the table's SQL over those days, from the full Silver tables
+//!        |  the model's SQL over its inputs restricted to those days (and its lookback)
 //!        v
 //!   gold.<table>: replace those days' rows in one Delta commit
 //!        + txn(job:gold.<table>@<input>, input version) for every input
@@ -10,8 +11,8 @@
 
 pub mod error;
 pub mod job;
-pub mod tables;
+mod rebuild;
 
 pub use error::{Error, Result};
 pub use job::{GoldJob, GoldReport};
-pub use tables::{GoldTable, all_tables};
+pub use strata_project::GoldModel;

@@ -14,6 +14,7 @@ pub mod consumer;
 pub mod embedded;
 pub mod error;
 pub mod metrics;
+pub mod produce;
 pub mod simulate;
 pub mod start;
 

@@ -18,7 +18,6 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use serde_json::{Value, json};
-use strata_schemas::EventType;
 
 use crate::{Error, Result, SimulateConfig};
 
@@ -40,7 +39,7 @@ pub struct SimRecord {
     /// `None` is a tombstone.
     pub value: Option<Vec<u8>>,
     pub emitted: Emitted,
-    pub event_type: Option<EventType>,
+    pub event_type: Option<&'static str>,
 }
 
 impl SimRecord {
@@ -70,7 +69,7 @@ pub struct Generator {
     pending_invocations: VecDeque<(usize, String, String, String)>,
     /// Recently completed invocations (id, agent): what feedback is given on.
     completed_invocations: VecDeque<(String, String)>,
-    recent: VecDeque<(bool, String, Vec<u8>, EventType)>,
+    recent: VecDeque<(bool, String, Vec<u8>, &'static str)>,
     clock_us: i64,
     step_us: i64,
     seq: u64,
@@ -141,11 +140,11 @@ impl Generator {
             .to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 
-    fn envelope(&mut self, t: EventType, source: &str, tenant: &str, payload: Value) -> Value {
+    fn envelope(&mut self, t: &'static str, source: &str, tenant: &str, payload: Value) -> Value {
         let occurred = self.clock_us;
         json!({
             "event_id": self.event_id(),
-            "event_type": t.as_str(),
+            "event_type": t,
             "schema_version": 1,
             "occurred_at": self.time(occurred),
             "source": source,
@@ -155,7 +154,7 @@ impl Generator {
     }
 
     /// A valid gameplay or agent event following each player's session.
-    fn valid_event(&mut self) -> (bool, String, Value, EventType) {
+    fn valid_event(&mut self) -> (bool, String, Value, &'static str) {
         // Answer a pending agent invocation first, sometimes.
         if !self.pending_invocations.is_empty()
             && self.rng.random_bool(0.5)
@@ -179,20 +178,20 @@ impl Generator {
                 "region": region,
                 "client_version": "1.42.0",
             });
-            let mut e = self.envelope(EventType::PlayerSessionStarted, &source, &tenant, payload);
+            let mut e = self.envelope("player.session.started", &source, &tenant, payload);
             e["player_id"] = json!(player_id);
             e["session_id"] = json!(id);
-            return (false, player_id, e, EventType::PlayerSessionStarted);
+            return (false, player_id, e, "player.session.started");
         };
         let roll: f64 = self.rng.random();
-        let (t, payload, agent): (EventType, Value, Option<String>) = if roll < 0.06 {
+        let (t, payload, agent): (&'static str, Value, Option<String>) = if roll < 0.06 {
             self.players[p].session = None;
             let reason = ["quit", "timeout", "disconnect"][self.rng.random_range(0..3)];
             let payload = json!({
                 "duration_s": self.rng.random_range(60..7200),
                 "reason": reason,
             });
-            (EventType::PlayerSessionEnded, payload, None)
+            ("player.session.ended", payload, None)
         } else if roll < 0.30 {
             let mission = self.players[p]
                 .session
@@ -208,7 +207,7 @@ impl Generator {
                         s.mission = Some(m.clone());
                     }
                     let payload = json!({"mission_id": m.0, "mission_type": m.1, "difficulty": self.rng.random_range(1..=10)});
-                    (EventType::MissionStarted, payload, None)
+                    ("mission.started", payload, None)
                 }
                 Some((mission_id, mission_type)) => {
                     if let Some(s) = self.players[p].session.as_mut() {
@@ -218,11 +217,11 @@ impl Generator {
                     if self.rng.random_bool(0.7) {
                         let payload = json!({"mission_id": mission_id, "mission_type": mission_type,
                             "duration_s": duration, "reward_credits": self.rng.random_range(10..500)});
-                        (EventType::MissionCompleted, payload, None)
+                        ("mission.completed", payload, None)
                     } else {
                         let payload = json!({"mission_id": mission_id, "mission_type": mission_type,
                             "duration_s": duration, "reward_credits": 0, "failure_reason": "squad_wiped"});
-                        (EventType::MissionFailed, payload, None)
+                        ("mission.failed", payload, None)
                     }
                 }
             }
@@ -235,7 +234,7 @@ impl Generator {
                 "direction": if earn { "earn" } else { "spend" },
                 "item_id": if earn { Value::Null } else { json!(format!("item-{}", self.rng.random_range(0..200))) },
             });
-            (EventType::EconomyTransaction, payload, None)
+            ("economy.transaction", payload, None)
         } else if roll < 0.90 {
             self.start_invocation(p)
         } else if !self.completed_invocations.is_empty() {
@@ -244,7 +243,7 @@ impl Generator {
             let i = self.rng.random_range(0..self.completed_invocations.len());
             let (inv, agent) = self.completed_invocations[i].clone();
             let payload = json!({"invocation_id": inv, "rating": self.rng.random_range(1..=5)});
-            (EventType::AgentFeedbackGiven, payload, Some(agent))
+            ("agent.feedback.given", payload, Some(agent))
         } else {
             self.start_invocation(p)
         };
@@ -255,7 +254,7 @@ impl Generator {
         };
         let mut e = self.envelope(t, &source, &tenant, payload);
         e["player_id"] = json!(player_id);
-        if t != EventType::AgentFeedbackGiven {
+        if t != "agent.feedback.given" {
             e["session_id"] = json!(session_id);
         }
         let key = match agent {
@@ -265,18 +264,18 @@ impl Generator {
             }
             None => player_id,
         };
-        (t.is_agent_event(), key, e, t)
+        (t.starts_with("agent."), key, e, t)
     }
 
     /// An agent invocation starts; it completes some events later.
-    fn start_invocation(&mut self, p: usize) -> (EventType, Value, Option<String>) {
+    fn start_invocation(&mut self, p: usize) -> (&'static str, Value, Option<String>) {
         let agent = self.agents[self.rng.random_range(0..self.agents.len())].clone();
         let inv = format!("inv-{}", self.seq);
         let model = MODELS[self.rng.random_range(0..MODELS.len())].to_string();
         self.pending_invocations
             .push_back((p, agent.clone(), inv.clone(), model.clone()));
         let payload = json!({"invocation_id": inv, "model": model, "prompt_tokens": self.rng.random_range(20..4000)});
-        (EventType::AgentInvocationStarted, payload, Some(agent))
+        ("agent.invocation.started", payload, Some(agent))
     }
 
     fn invocation_completed(
@@ -285,7 +284,7 @@ impl Generator {
         agent: String,
         inv: String,
         model: String,
-    ) -> (bool, String, Value, EventType) {
+    ) -> (bool, String, Value, &'static str) {
         let tenant = self.players[p].tenant.clone();
         let player_id = self.players[p].id.clone();
         if self.completed_invocations.len() >= 4096 {
@@ -307,7 +306,7 @@ impl Generator {
             "tool_calls": self.rng.random_range(0..6),
             "error_code": if ok { Value::Null } else { json!("rate_limited") },
         });
-        let t = EventType::AgentInvocationCompleted;
+        let t = "agent.invocation.completed";
         let mut e = self.envelope(t, "agent-runtime/eu-1", &tenant, payload);
         e["agent_id"] = json!(agent);
         e["player_id"] = json!(player_id);
@@ -414,12 +413,23 @@ pub struct SimSummary {
 }
 
 #[derive(Default)]
-struct DeliveryCounter {
-    failed: AtomicU64,
+pub(crate) struct DeliveryCounter {
+    pub(crate) failed: AtomicU64,
     first_error: std::sync::Mutex<Option<String>>,
 }
 
 impl ClientContext for DeliveryCounter {}
+
+impl DeliveryCounter {
+    /// The first delivery error seen, as text.
+    pub(crate) fn first_error_text(&self) -> String {
+        self.first_error
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or_default()
+    }
+}
 
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
@@ -568,12 +578,7 @@ pub fn produce(
         return Err(Error::Undelivered {
             failed,
             total: summary.produced,
-            first_error: context
-                .first_error
-                .lock()
-                .ok()
-                .and_then(|f| f.clone())
-                .unwrap_or_default(),
+            first_error: context.first_error_text(),
         });
     }
     summary.elapsed_s = started.elapsed().as_secs_f64();
@@ -595,7 +600,8 @@ mod tests {
             oversize_bytes: Some(5000),
             ..SimulateConfig::default()
         };
-        let inspector = Inspector::new(SchemaValidator::builtin().unwrap(), 4096);
+        let catalog = strata_project::builtin().unwrap().schema_catalog();
+        let inspector = Inspector::new(SchemaValidator::new(&catalog).unwrap(), 4096);
         let mut g = Generator::new(config, Utc::now());
         let mut seen = std::collections::HashSet::new();
         for _ in 0..50_000 {

@@ -260,7 +260,13 @@ mod tests {
             .collect();
         assert_eq!(names, ["silver.invocations", "silver.feedback"]);
         assert!(!dag.text().contains("silver.feedback <- silver.invocations"));
-        let platform = Dag::new(crate::platform_jobs().iter().map(|j| j.spec()).collect()).unwrap();
+        let platform = Dag::new(
+            crate::platform_jobs(&strata_project::builtin().unwrap())
+                .iter()
+                .map(|j| j.spec())
+                .collect(),
+        )
+        .unwrap();
         let (inv, fb) = (
             platform.index("silver.agent_invocations").unwrap(),
             platform.index("silver.agent_feedback").unwrap(),

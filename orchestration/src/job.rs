@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
+use strata_project::Project;
 
 use deltalake::DeltaTableError;
 use deltalake::datafusion::error::DataFusionError;
@@ -50,14 +51,17 @@ pub trait Job: Send + Sync + fmt::Debug {
     }
 }
 
-/// Every job of the platform: Silver from Bronze, Gold from Silver, each with its table's
+/// Every job of a project: Silver from Bronze, Gold from Silver, each with its table's
 /// declared expectations.
-pub fn platform_jobs() -> Vec<Arc<dyn Job>> {
-    platform_jobs_with(&[])
+pub fn platform_jobs(project: &Project) -> Vec<Arc<dyn Job>> {
+    platform_jobs_with(project, &[])
 }
 
-/// The platform's jobs with extra expectations, `(table, expectation)` (from configuration).
-pub fn platform_jobs_with(extra: &[(TableName, Expectation)]) -> Vec<Arc<dyn Job>> {
+/// A project's jobs with extra expectations, `(table, expectation)` (from configuration).
+pub fn platform_jobs_with(
+    project: &Project,
+    extra: &[(TableName, Expectation)],
+) -> Vec<Arc<dyn Job>> {
     let more = |t: &TableName| {
         extra
             .iter()
@@ -66,13 +70,17 @@ pub fn platform_jobs_with(extra: &[(TableName, Expectation)]) -> Vec<Arc<dyn Job
             .collect::<Vec<_>>()
     };
     let mut jobs: Vec<Arc<dyn Job>> = Vec::new();
-    for t in strata_silver::all_tables() {
+    for t in &project.silver {
         let name = t.table_name();
-        jobs.push(Arc::new(SilverJob::new(t).with_expectations(more(&name))));
+        jobs.push(Arc::new(
+            SilverJob::new(t.clone()).with_expectations(more(&name)),
+        ));
     }
-    for t in strata_gold::all_tables() {
-        let name = t.table_name();
-        jobs.push(Arc::new(GoldJob::new(t).with_expectations(more(&name))));
+    for m in &project.gold {
+        let name = m.table_name();
+        jobs.push(Arc::new(
+            GoldJob::new(m.clone()).with_expectations(more(&name)),
+        ));
     }
     jobs
 }

@@ -233,28 +233,40 @@ impl Lake {
     /// Remove every table of a layer (files and logs). Only for projections that a replay
     /// rebuilds; Bronze is refused.
     pub async fn drop_layer(&self, layer: &str) -> Result<()> {
+        self.remove_prefix(layer, layer).await
+    }
+
+    /// Remove one table (files and log), e.g. a Gold model the project no longer declares.
+    /// Bronze is refused.
+    pub async fn drop_table(&self, name: &TableName) -> Result<()> {
+        self.remove_prefix(&name.layer, &format!("{}/{}", name.layer, name.table))
+            .await
+    }
+
+    async fn remove_prefix(&self, layer: &str, prefix: &str) -> Result<()> {
         if layer == "bronze" {
             return Err(Error::RemoveLayer {
-                layer: layer.to_string(),
+                layer: prefix.to_string(),
                 reason: "Bronze is the event log every other table is rebuilt from".into(),
             });
         }
         if let Some(root) = self.local_path() {
-            let dir = root.join(layer);
+            let dir = root.join(prefix);
             if dir.exists() {
                 std::fs::remove_dir_all(&dir).map_err(|source| Error::RemoveLayer {
-                    layer: layer.to_string(),
+                    layer: prefix.to_string(),
                     reason: source.to_string(),
                 })?;
             }
             return Ok(());
         }
         let failed = |e: deltalake::ObjectStoreError| Error::RemoveLayer {
-            layer: layer.to_string(),
+            layer: prefix.to_string(),
             reason: e.to_string(),
         };
         let store = self.store()?;
-        let prefix = deltalake::Path::from(layer);
+        // The trailing slash keeps `gold/a` from matching `gold/ab`.
+        let prefix = deltalake::Path::from(format!("{prefix}/"));
         let paths = store.list(Some(&prefix)).map_ok(|m| m.location).boxed();
         store
             .delete_stream(paths)

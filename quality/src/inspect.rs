@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use strata_schemas::EventType;
 
 use crate::SchemaValidator;
 
@@ -322,13 +321,19 @@ impl Inspector {
                 "missing event_type: expected a string such as \"mission.completed\"",
             );
         };
-        let Ok(event_type) = type_name.parse::<EventType>() else {
+        let validator = self
+            .validator
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let event_type = type_name.as_str();
+        if !validator.knows_type(event_type) {
             return Inspection::invalid(
                 event,
                 InvalidKind::UnknownEventType,
                 format!("unknown event_type '{type_name}'"),
             );
-        };
+        }
         let Some(version) = event.schema_version.and_then(|v| u32::try_from(v).ok()) else {
             return Inspection::invalid(
                 event,
@@ -336,11 +341,6 @@ impl Inspector {
                 format!("{event_type}: schema_version missing or not a positive integer"),
             );
         };
-        let validator = self
-            .validator
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
         match validator.validate(event_type, version, doc) {
             None => Inspection::invalid(
                 event,
@@ -422,7 +422,10 @@ mod tests {
     use serde_json::json;
 
     fn inspector() -> Inspector {
-        Inspector::new(SchemaValidator::builtin().unwrap(), 1024)
+        Inspector::new(
+            SchemaValidator::new(&crate::validator::builtin_catalog()).unwrap(),
+            1024,
+        )
     }
 
     fn completed() -> Value {

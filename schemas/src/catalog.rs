@@ -2,98 +2,50 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::{Error, EventType, Result};
-
-/// One versioned JSON Schema file shipped with Strata (`schemas/events/<type>.v<N>.json`).
-#[derive(Debug, Clone)]
-pub struct SchemaFile {
-    pub event_type: EventType,
-    pub version: u32,
-    pub file: &'static str,
-    pub text: &'static str,
-}
-
-macro_rules! schema_file {
-    ($t:expr, $v:expr, $file:literal) => {
-        SchemaFile {
-            event_type: $t,
-            version: $v,
-            file: $file,
-            text: include_str!(concat!("../events/", $file)),
-        }
-    };
-}
-
-/// The schema files compiled into the binary, so a deployment needs nothing beside it.
-pub fn builtin_schema_files() -> Vec<SchemaFile> {
-    use EventType::*;
-    vec![
-        schema_file!(
-            AgentInvocationStarted,
-            1,
-            "agent.invocation.started.v1.json"
-        ),
-        schema_file!(
-            AgentInvocationCompleted,
-            1,
-            "agent.invocation.completed.v1.json"
-        ),
-        schema_file!(
-            AgentInvocationCompleted,
-            2,
-            "agent.invocation.completed.v2.json"
-        ),
-        schema_file!(AgentFeedbackGiven, 1, "agent.feedback.given.v1.json"),
-        schema_file!(PlayerSessionStarted, 1, "player.session.started.v1.json"),
-        schema_file!(PlayerSessionEnded, 1, "player.session.ended.v1.json"),
-        schema_file!(MissionStarted, 1, "mission.started.v1.json"),
-        schema_file!(MissionCompleted, 1, "mission.completed.v1.json"),
-        schema_file!(MissionFailed, 1, "mission.failed.v1.json"),
-        schema_file!(EconomyTransaction, 1, "economy.transaction.v1.json"),
-    ]
-}
-
-/// Every known (event type, schema version) and its parsed JSON Schema.
-#[derive(Debug, Clone)]
+/// Every known (event type, schema version) and its parsed JSON Schema: a project's declared
+/// versions plus those registered at runtime.
+#[derive(Debug, Clone, Default)]
 pub struct SchemaCatalog {
-    schemas: BTreeMap<(EventType, u32), Value>,
+    schemas: BTreeMap<(String, u32), Value>,
 }
 
 impl SchemaCatalog {
-    /// The schemas shipped in `schemas/events/`.
-    pub fn builtin() -> Result<Self> {
-        let mut schemas = BTreeMap::new();
-        for f in builtin_schema_files() {
-            let value: Value =
-                serde_json::from_str(f.text).map_err(|source| Error::BadSchemaFile {
-                    file: f.file,
-                    source,
-                })?;
-            schemas.insert((f.event_type, f.version), value);
-        }
-        Ok(Self { schemas })
-    }
-
     /// Add (or replace) a version, e.g. one registered at runtime.
-    pub fn insert(&mut self, event_type: EventType, version: u32, schema: Value) {
-        self.schemas.insert((event_type, version), schema);
+    pub fn insert(&mut self, event_type: &str, version: u32, schema: Value) {
+        self.schemas
+            .insert((event_type.to_string(), version), schema);
     }
 
-    pub fn get(&self, event_type: EventType, version: u32) -> Option<&Value> {
-        self.schemas.get(&(event_type, version))
+    pub fn get(&self, event_type: &str, version: u32) -> Option<&Value> {
+        self.schemas.get(&(event_type.to_string(), version))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = ((EventType, u32), &Value)> {
-        self.schemas.iter().map(|(k, v)| (*k, v))
+    /// Whether any version of `event_type` is known.
+    pub fn knows(&self, event_type: &str) -> bool {
+        self.schemas
+            .range((event_type.to_string(), 0)..)
+            .next()
+            .is_some_and(|((t, _), _)| t == event_type)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ((&str, u32), &Value)> {
+        self.schemas.iter().map(|((t, v), s)| ((t.as_str(), *v), s))
     }
 
     /// Versions known for one type, ascending.
-    pub fn versions(&self, event_type: EventType) -> Vec<u32> {
+    pub fn versions(&self, event_type: &str) -> Vec<u32> {
         self.schemas
             .keys()
-            .filter(|(t, _)| *t == event_type)
+            .filter(|(t, _)| t == event_type)
             .map(|(_, v)| *v)
             .collect()
+    }
+
+    /// Known event type names, sorted.
+    pub fn event_types(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.schemas.keys().map(|(t, _)| t.as_str()).collect();
+        out.dedup();
+        out
     }
 }
 
@@ -102,15 +54,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_event_type_has_a_schema() {
-        let catalog = SchemaCatalog::builtin().unwrap();
-        for t in EventType::ALL {
-            let schema = catalog.get(t, 1).expect("schema v1");
-            assert_eq!(schema["properties"]["event_type"]["const"], t.as_str());
-        }
-        assert_eq!(
-            catalog.versions(EventType::AgentInvocationCompleted),
-            [1, 2]
-        );
+    fn versions_are_kept_per_type() {
+        let mut c = SchemaCatalog::default();
+        c.insert("a.b", 2, Value::Null);
+        c.insert("a.b", 1, Value::Null);
+        c.insert("a.c", 1, Value::Null);
+        assert_eq!(c.versions("a.b"), [1, 2]);
+        assert!(c.knows("a.c") && !c.knows("a") && !c.knows("a.d"));
+        assert_eq!(c.event_types(), ["a.b", "a.c"]);
     }
 }

@@ -1,5 +1,5 @@
-//! The event model: the envelope every producer sends, the event types and their JSON Schemas,
-//! and the Arrow schemas of Strata's tables.
+//! The event model: the envelope every producer sends, the catalog of event types' JSON
+//! Schemas (declared by a pipeline project), and the Arrow schemas of Strata's tables.
 //!
 //! This crate does no I/O. Every other crate speaks its types.
 
@@ -8,10 +8,8 @@ pub mod catalog;
 pub mod compat;
 pub mod envelope;
 pub mod error;
-pub mod event_type;
 
-pub use catalog::{SchemaCatalog, SchemaFile};
+pub use catalog::SchemaCatalog;
 pub use compat::Compatibility;
 pub use envelope::Envelope;
 pub use error::{Error, Result};
-pub use event_type::{EventFamily, EventType};

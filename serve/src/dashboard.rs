@@ -50,17 +50,21 @@ async fn rows(lake: &Lake, sql: &str) -> Result<Value> {
 }
 
 async fn tables(State(s): State<Arc<Dashboard>>) -> Result<Response> {
-    let status =
-        strata_orchestration::status::status(&s.lake, &platform_jobs(), &BTreeMap::new(), 300)
-            .await
-            .map_err(|e| Error::Query(e.to_string()))?;
+    let status = strata_orchestration::status::status(
+        &s.lake,
+        &platform_jobs(&s.project),
+        &BTreeMap::new(),
+        300,
+    )
+    .await
+    .map_err(|e| Error::Query(e.to_string()))?;
     Ok(json(
         serde_json::to_value(status).map_err(|e| Error::Query(e.to_string()))?,
     ))
 }
 
-async fn lineage() -> Result<Response> {
-    let dag = Dag::new(platform_jobs().iter().map(|j| j.spec()).collect())
+async fn lineage(State(s): State<Arc<Dashboard>>) -> Result<Response> {
+    let dag = Dag::new(platform_jobs(&s.project).iter().map(|j| j.spec()).collect())
         .map_err(|e| Error::Query(e.to_string()))?;
     let mut depth: BTreeMap<String, usize> =
         dag.sources().iter().map(|t| (t.to_string(), 0)).collect();
@@ -132,10 +136,11 @@ async fn runs(State(s): State<Arc<Dashboard>>) -> Result<Response> {
 #[derive(Debug)]
 pub struct Dashboard {
     pub lake: Lake,
+    pub project: Arc<strata_project::Project>,
 }
 
 /// The page, its assets and its JSON, for `strata serve` and `strata run`.
-pub fn routes(lake: Lake) -> Router {
+pub fn routes(lake: Lake, project: Arc<strata_project::Project>) -> Router {
     Router::new()
         .route(
             "/dashboard",
@@ -154,14 +159,18 @@ pub fn routes(lake: Lake) -> Router {
         .route("/api/ingest", get(ingest))
         .route("/api/quality", get(quality))
         .route("/api/runs", get(runs))
-        .with_state(Arc::new(Dashboard { lake }))
+        .with_state(Arc::new(Dashboard { lake, project }))
 }
 
 /// The dashboard with its data (`/api/*`) behind the bearer tokens, for `strata run`, whose
 /// HTTP server is otherwise only `/metrics` and `/healthz`. The page and its assets are
 /// static and stay open; the page sends the token it is given (`#token=...`).
-pub fn protected_routes(lake: Lake, tokens: BearerTokens) -> Router {
-    routes(lake).layer(middleware::from_fn_with_state(tokens, api_guard))
+pub fn protected_routes(
+    lake: Lake,
+    project: Arc<strata_project::Project>,
+    tokens: BearerTokens,
+) -> Router {
+    routes(lake, project).layer(middleware::from_fn_with_state(tokens, api_guard))
 }
 
 async fn api_guard(State(tokens): State<BearerTokens>, req: Request, next: Next) -> Response {

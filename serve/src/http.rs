@@ -48,6 +48,8 @@ impl Default for HttpSettings {
 
 pub struct AppState {
     pub lake: strata_pipelines::Lake,
+    /// The pipeline project: its feature views and services.
+    pub project: Arc<strata_project::Project>,
     pub store: Arc<OnlineStore>,
     pub training: Arc<TrainingSets>,
     pub settings: HttpSettings,
@@ -159,7 +161,9 @@ async fn online_features(
             ));
         }
         (Some(f), None) => f,
-        (None, Some(name)) => crate::views::service_features(&name)?,
+        (None, Some(name)) => {
+            crate::views::service_features(&s.project.services, &s.project.views, &name)?
+        }
         (None, None) => {
             return Err(Error::BadRequest(
                 "missing 'features' (view:feature names) or 'feature_service'".into(),
@@ -178,7 +182,7 @@ async fn online_features(
             continue;
         }
         let list = entities
-            .get(view.entity)
+            .get(&view.entity)
             .and_then(Value::as_array)
             .ok_or_else(|| {
                 Error::BadRequest(format!(
@@ -187,7 +191,7 @@ async fn online_features(
                 ))
             })?;
         let list: Vec<String> = list.iter().map(key_string).collect::<Result<_>>()?;
-        keys.push((view.entity, list));
+        keys.push((view.entity.as_str(), list));
     }
     let n = keys.first().map_or(0, |(_, l)| l.len());
     if keys.iter().any(|(_, l)| l.len() != n) {
@@ -219,7 +223,7 @@ async fn online_features(
                 .find(|(k, _)| *k == view.entity)
                 .map(|(_, l)| l.clone())
                 .unwrap_or_default();
-            fetched.push((view.name, s.store.get(view, ids).await?));
+            fetched.push((view.name.as_str(), s.store.get(view, ids).await?));
         }
         let rows = &fetched
             .iter()
@@ -294,7 +298,7 @@ async fn one_entity(
         .map(|(k, val)| ((*k).to_string(), val.clone()))
         .collect();
     Ok(json_response(&json!({
-        "view": v.name, v.entity: id, "event_timestamp": rfc3339(row.ts_us),
+        "view": v.name, v.entity.clone(): id, "event_timestamp": rfc3339(row.ts_us),
         "status": if fresh { "PRESENT" } else { "OUTSIDE_MAX_AGE" },
         "ttl_s": v.ttl.as_secs(), "features": features})))
 }
@@ -464,7 +468,7 @@ async fn ready(State(s): State<Arc<AppState>>) -> Response {
     let missing: Vec<&str> = versions
         .iter()
         .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
+        .map(|(n, _)| n.as_str())
         .collect();
     let body = json!({
         "ready": missing.is_empty(),
@@ -506,7 +510,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .fallback(|| async { Error::NotFound("no such route; see /openapi.json".into()) })
         .with_state(state.clone())
-        .merge(crate::dashboard::routes(state.lake.clone()))
+        .merge(crate::dashboard::routes(
+            state.lake.clone(),
+            state.project.clone(),
+        ))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(state, guard))
 }

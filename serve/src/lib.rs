@@ -19,4 +19,4 @@ pub mod views;
 
 pub use error::{Error, Result};
 pub use online::OnlineStore;
-pub use views::{FeatureView, feature_views};
+pub use views::{FeatureService, FeatureView};

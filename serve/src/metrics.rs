@@ -71,7 +71,7 @@ impl ServeMetrics {
         self.training_rows.inc_by(n);
     }
 
-    pub fn render(&self, versions: &[(&'static str, Option<u64>)]) -> String {
+    pub fn render(&self, versions: &[(String, Option<u64>)]) -> String {
         for (view, v) in versions {
             if let Some(v) = v {
                 self.online_version

@@ -60,7 +60,7 @@ pub struct OnlineStore {
     versions: tokio::sync::Mutex<TableVersions>,
     views: Vec<FeatureView>,
     backend: Backend,
-    state: RwLock<HashMap<&'static str, Arc<ViewState>>>,
+    state: RwLock<HashMap<String, Arc<ViewState>>>,
 }
 
 impl std::fmt::Debug for OnlineStore {
@@ -146,7 +146,7 @@ async fn load(
             let vals = view
                 .features
                 .iter()
-                .map(|f| obj.get(*f).cloned().unwrap_or(Value::Null))
+                .map(|f| obj.get(f).cloned().unwrap_or(Value::Null))
                 .collect();
             // Rows arrive ordered by entity and time, so each entity's list stays sorted.
             let rows: &mut EntityRows = rows.entry(entity.value(i).to_string()).or_default();
@@ -219,11 +219,11 @@ impl OnlineStore {
     }
 
     /// The Delta version each view serves.
-    pub fn versions(&self) -> Vec<(&'static str, Option<u64>)> {
+    pub fn versions(&self) -> Vec<(String, Option<u64>)> {
         let st = self.state.read().map(|m| {
             self.views
                 .iter()
-                .map(|v| (v.name, m.get(v.name).and_then(|s| s.version)))
+                .map(|v| (v.name.clone(), m.get(&v.name).and_then(|s| s.version)))
                 .collect()
         });
         st.unwrap_or_default()
@@ -243,7 +243,7 @@ impl OnlineStore {
                 .state
                 .read()
                 .ok()
-                .and_then(|m| m.get(view.name).map(|s| s.version));
+                .and_then(|m| m.get(&view.name).map(|s| s.version));
             if current == Some(latest) {
                 continue;
             }
@@ -256,10 +256,10 @@ impl OnlineStore {
                         rows: rows.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
                     };
                     if let Ok(mut m) = self.state.write() {
-                        m.insert(view.name, Arc::new(state));
+                        m.insert(view.name.clone(), Arc::new(state));
                     }
                     info!(
-                        view = view.name,
+                        view = %view.name,
                         ?version,
                         entities = n,
                         "online store loaded"
@@ -272,7 +272,7 @@ impl OnlineStore {
                 } => {
                     let mut conn = conn.clone();
                     let held: Option<u64> = redis::cmd("GET")
-                        .arg(version_key(namespace, view.name))
+                        .arg(version_key(namespace, &view.name))
                         .query_async(&mut conn)
                         .await
                         .map_err(redis_err(url))?;
@@ -282,7 +282,7 @@ impl OnlineStore {
                         let mut pipe = redis::pipe();
                         pipe.atomic()
                             .cmd("DEL")
-                            .arg(key(namespace, view.name))
+                            .arg(key(namespace, &view.name))
                             .ignore();
                         let encoded: Vec<(String, String)> = rows
                             .into_iter()
@@ -290,19 +290,19 @@ impl OnlineStore {
                             .collect();
                         for chunk in encoded.chunks(1000) {
                             pipe.cmd("HSET")
-                                .arg(key(namespace, view.name))
+                                .arg(key(namespace, &view.name))
                                 .arg(chunk)
                                 .ignore();
                         }
                         if let Some(v) = version {
                             pipe.cmd("SET")
-                                .arg(version_key(namespace, view.name))
+                                .arg(version_key(namespace, &view.name))
                                 .arg(v)
                                 .ignore();
                         }
                         let _: () = pipe.query_async(&mut conn).await.map_err(redis_err(url))?;
                         info!(
-                            view = view.name,
+                            view = %view.name,
                             ?version,
                             entities = n,
                             "online store written to Redis"
@@ -310,7 +310,7 @@ impl OnlineStore {
                     }
                     if let Ok(mut m) = self.state.write() {
                         m.insert(
-                            view.name,
+                            view.name.clone(),
                             Arc::new(ViewState {
                                 version: latest,
                                 rows: HashMap::new(),
@@ -351,7 +351,7 @@ impl OnlineStore {
                     .state
                     .read()
                     .ok()
-                    .and_then(|m| m.get(view.name).cloned());
+                    .and_then(|m| m.get(&view.name).cloned());
                 Ok(match state {
                     Some(s) => ids.iter().map(|id| s.rows.get(id).cloned()).collect(),
                     None => vec![None; ids.len()],
@@ -367,7 +367,7 @@ impl OnlineStore {
                 }
                 let mut conn = conn.clone();
                 let raw: Vec<Option<String>> = redis::cmd("HMGET")
-                    .arg(key(namespace, view.name))
+                    .arg(key(namespace, &view.name))
                     .arg(ids)
                     .query_async(&mut conn)
                     .await

@@ -70,7 +70,7 @@ struct History {
 pub struct TrainingSets {
     lake: Lake,
     versions: Mutex<TableVersions>,
-    cache: Mutex<HashMap<&'static str, Arc<History>>>,
+    cache: Mutex<HashMap<String, Arc<History>>>,
 }
 
 fn ts_us(a: &ArrayRef) -> Result<ArrayRef> {
@@ -131,7 +131,7 @@ impl TrainingSets {
         // A log listing per request; the table is read only when its version moved.
         let version = self.versions.lock().await.latest(&name).await?;
         let mut cache = self.cache.lock().await;
-        if let Some(h) = cache.get(view.name)
+        if let Some(h) = cache.get(&view.name)
             && h.version == version
         {
             return Ok(h.clone());
@@ -141,7 +141,7 @@ impl TrainingSets {
         let schema = Arc::new(Schema::new(
             view.features
                 .iter()
-                .map(|f| Field::new(*f, DataType::Float64, true))
+                .map(|f| Field::new(f.as_str(), DataType::Float64, true))
                 .collect::<Vec<_>>(),
         ));
         let history = match table {
@@ -196,7 +196,7 @@ impl TrainingSets {
             }
         };
         let h = Arc::new(history);
-        cache.insert(view.name, h.clone());
+        cache.insert(view.name.clone(), h.clone());
         Ok(h)
     }
 
@@ -229,10 +229,10 @@ impl TrainingSets {
         // One as-of index per view, shared by its features.
         let mut picked: HashMap<&str, UInt32Array> = HashMap::new();
         for (view, _) in &resolved {
-            if picked.contains_key(view.name) {
+            if picked.contains_key(view.name.as_str()) {
                 continue;
             }
-            let entity = rows.column_by_name(view.entity).ok_or_else(|| {
+            let entity = rows.column_by_name(&view.entity).ok_or_else(|| {
                 Error::BadRequest(format!(
                     "entity rows have no '{}' column (the entity of {})",
                     view.entity, view.name
@@ -262,14 +262,14 @@ impl TrainingSets {
                 .collect();
             let history_cols: Vec<ArrayRef> = history.features.columns().to_vec();
             for (v, f) in resolved.iter().filter(|(v, _)| v.name == view.name) {
-                let name = v.features[*f];
+                let name = v.features[*f].as_str();
                 let col = history
                     .features
                     .schema()
                     .index_of(name)
                     .ok()
                     .and_then(|j| history_cols.get(j).cloned())
-                    .ok_or_else(|| Error::Query(format!("{} lacks column {name}", v.table)))?;
+                    .ok_or_else(|| Error::Query(format!("{} lacks column {name}", v.source)))?;
                 let out = take(col.as_ref(), &idx, None)?;
                 let label = if full_feature_names {
                     format!("{}__{name}", v.name)
@@ -279,7 +279,7 @@ impl TrainingSets {
                 fields.push(Field::new(label, out.data_type().clone(), true));
                 columns.push(out);
             }
-            picked.insert(view.name, idx);
+            picked.insert(view.name.as_str(), idx);
         }
         Ok(RecordBatch::try_new(
             Arc::new(Schema::new(fields)),

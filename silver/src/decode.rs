@@ -1,11 +1,11 @@
-//! Bronze rows -> typed Silver columns. The envelope comes from Bronze's columns; the payload is
-//! decoded from the raw JSON value with the table's column paths.
+//! Bronze rows -> typed Silver columns. The envelope comes from Bronze's columns; the declared
+//! columns are decoded from the raw JSON value with their paths.
 
 use std::sync::Arc;
 
 use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, Date32Builder, Float64Builder, Int64Builder,
-    RecordBatch, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanBuilder, Date32Builder, Float64Builder,
+    Int64Builder, RecordBatch, StringArray, StringBuilder,
 };
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{
@@ -14,12 +14,12 @@ use deltalake::arrow::datatypes::{
 use deltalake::arrow::error::ArrowError;
 use serde_json::Value;
 
-use crate::tables::{Kind, SilverTable};
+use strata_project::{Kind, SilverTable};
 
 const DAY_US: i64 = 86_400_000_000;
 
 /// The Bronze columns a Silver job reads.
-pub const BRONZE_COLUMNS: [&str; 13] = [
+pub const BRONZE_COLUMNS: [&str; 10] = [
     "topic",
     "partition",
     "offset",
@@ -29,9 +29,6 @@ pub const BRONZE_COLUMNS: [&str; 13] = [
     "occurred_at",
     "source",
     "tenant_id",
-    "player_id",
-    "agent_id",
-    "session_id",
     "value",
 ];
 
@@ -46,6 +43,7 @@ enum Builder {
     Str(StringBuilder),
     Int(Int64Builder),
     Float(Float64Builder),
+    Bool(BooleanBuilder),
 }
 
 /// An integer column's value: JSON integers, and floats with no fraction (`-0.0`, `3.0`,
@@ -59,15 +57,15 @@ fn as_int(v: &Value) -> Option<i64> {
     })
 }
 
-fn lookup<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
+fn lookup<'a>(doc: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(doc, |v, k| v.get(k))
 }
 
-/// A payload column's values that were present in the events but could not be typed (they
+/// A declared column's values that were present in the events but could not be typed (they
 /// arrive in Silver as NULL). Counted so that no value turns into NULL unseen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UntypedColumn {
-    pub column: &'static str,
+    pub column: String,
     /// Rows whose event holds a non-null value at the column's path.
     pub present: u64,
     /// Of those, the values the column's type cannot hold.
@@ -79,7 +77,7 @@ pub struct UntypedColumn {
 /// How many offending values a column keeps as examples.
 pub const SAMPLES: usize = 5;
 
-/// Untyped counts of every payload column of a table, in the table's column order.
+/// Untyped counts of every declared column of a table, in the table's column order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Untyped(pub Vec<UntypedColumn>);
 
@@ -87,10 +85,10 @@ impl Untyped {
     fn new(table: &SilverTable) -> Self {
         Self(
             table
-                .payload
+                .columns
                 .iter()
                 .map(|c| UntypedColumn {
-                    column: c.name,
+                    column: c.name.clone(),
                     ..UntypedColumn::default()
                 })
                 .collect(),
@@ -159,12 +157,13 @@ pub fn decode(
 
     let n = batch.num_rows();
     let mut builders: Vec<Builder> = table
-        .payload
+        .columns
         .iter()
         .map(|c| match c.kind {
             Kind::Str => Builder::Str(StringBuilder::with_capacity(n, n * 8)),
             Kind::Int => Builder::Int(Int64Builder::with_capacity(n)),
             Kind::Float => Builder::Float(Float64Builder::with_capacity(n)),
+            Kind::Bool => Builder::Bool(BooleanBuilder::with_capacity(n)),
         })
         .collect();
     let mut date = Date32Builder::with_capacity(n);
@@ -178,16 +177,17 @@ pub fn decode(
             serde_json::from_slice(json).unwrap_or(Value::Null)
         };
         for ((c, b), u) in table
-            .payload
+            .columns
             .iter()
             .zip(builders.iter_mut())
             .zip(untyped.0.iter_mut())
         {
-            let v = lookup(&doc, c.path).filter(|v| !v.is_null());
+            let v = lookup(&doc, &c.path).filter(|v| !v.is_null());
             let typed = match b {
                 Builder::Str(b) => append(b, v, Value::as_str),
                 Builder::Int(b) => append(b, v, as_int),
                 Builder::Float(b) => append(b, v, Value::as_f64),
+                Builder::Bool(b) => append(b, v, Value::as_bool),
             };
             if let Some(v) = v {
                 u.present += 1;
@@ -211,15 +211,13 @@ pub fn decode(
         occurred_at.clone(),
         Arc::new(utf8("source")?),
         Arc::new(utf8("tenant_id")?),
-        Arc::new(utf8("player_id")?),
-        Arc::new(utf8("agent_id")?),
-        Arc::new(utf8("session_id")?),
     ];
     for b in builders {
         columns.push(match b {
             Builder::Str(mut b) => Arc::new(b.finish()),
             Builder::Int(mut b) => Arc::new(b.finish()),
             Builder::Float(mut b) => Arc::new(b.finish()),
+            Builder::Bool(mut b) => Arc::new(b.finish()),
         });
     }
     columns.push(Arc::new(topic));
@@ -266,6 +264,12 @@ impl AppendOption<f64> for Float64Builder {
     }
 }
 
+impl AppendOption<bool> for BooleanBuilder {
+    fn append_opt(&mut self, v: Option<bool>) {
+        self.append_option(v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,10 +290,8 @@ mod tests {
             BinaryArray, Int32Array, Int64Array, TimestampMicrosecondArray,
         };
         use deltalake::arrow::datatypes::{Field, Schema};
-        let table = crate::all_tables()
-            .into_iter()
-            .find(|t| t.name == "missions")
-            .expect("missions");
+        let project = strata_project::builtin().expect("built-in project");
+        let table = project.silver_table("missions").expect("missions").clone();
         let docs = [
             r#"{"payload":{"mission_id":"m1","duration_s":18446744073709551615}}"#,
             r#"{"payload":{"mission_id":"m2","duration_s":-0.0}}"#,

@@ -20,8 +20,8 @@ use tracing::info;
 
 use crate::days::{conform, day_list, day_range, plain};
 use crate::decode::{BRONZE_COLUMNS, Untyped, decode};
-use crate::tables::{Keying, SilverTable};
 use crate::{Error, Result};
+use strata_project::SilverTable;
 
 /// What one run of a job did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,21 +45,6 @@ pub struct SilverJob {
     table: SilverTable,
     expectations: Vec<Expectation>,
 }
-
-const SESSION_STITCH: &str = "SELECT session_id, \
-    min(player_id) AS player_id, min(tenant_id) AS tenant_id, \
-    min(CASE WHEN event_type = 'player.session.started' THEN occurred_at END) AS started_at, \
-    min(CASE WHEN event_type = 'player.session.ended' THEN occurred_at END) AS ended_at, \
-    min(platform) AS platform, min(region) AS region, min(client_version) AS client_version, \
-    min(duration_s) AS duration_s, min(end_reason) AS end_reason, \
-    min(CASE WHEN event_type = 'player.session.started' THEN event_id END) AS start_event_id, \
-    min(CASE WHEN event_type = 'player.session.ended' THEN event_id END) AS end_event_id, \
-    CAST(coalesce(min(CASE WHEN event_type = 'player.session.started' THEN occurred_at END), \
-                  min(occurred_at)) AS DATE) AS event_date \
-    FROM src WHERE session_id IS NOT NULL GROUP BY session_id";
-
-const DEDUP: &str = "SELECT * EXCEPT (rn) FROM (SELECT *, row_number() OVER (PARTITION BY event_id \
-     ORDER BY bronze_topic, bronze_partition, bronze_offset) AS rn FROM src) WHERE rn = 1";
 
 impl SilverJob {
     /// A job with the table's declared expectations.
@@ -156,11 +141,9 @@ impl SilverJob {
     /// Decoded rows registered as `src` -> the table's rows: first copy of each event, or one
     /// stitched row per session.
     async fn refine(&self, ctx: &SessionContext) -> Result<DataFrame> {
-        let sql = match self.table.keying {
-            Keying::Event => DEDUP,
-            Keying::Session => SESSION_STITCH,
-        };
-        ctx.sql(sql).await.map_err(|e| self.query(e))
+        ctx.sql(&self.table.refine_sql())
+            .await
+            .map_err(|e| self.query(e))
     }
 
     /// Read valid Bronze rows of this table's event types matching `filter`, decoded.
@@ -243,8 +226,8 @@ impl SilverJob {
         let list = day_list(days);
         // Sessions are stitched from all their events, which may lie on other days; events
         // are read from the days' time range only (file statistics prune the rest).
-        let filter = match (self.table.keying, day_range(days)) {
-            (Keying::Event, Some((from, to))) => {
+        let filter = match (&self.table.stitch, day_range(days)) {
+            (None, Some((from, to))) => {
                 let at = |us| {
                     lit(ScalarValue::TimestampMicrosecond(
                         Some(us),
@@ -421,9 +404,9 @@ impl SilverJob {
             // event_date partition: matching on the date as well lets the merge read only the
             // partitions the increment touches. Sessions can move date (a late start), so
             // they match on the key alone.
-            let predicate = match self.table.keying {
-                Keying::Event => format!("t.event_date = s.event_date AND t.{key} = s.{key}"),
-                Keying::Session => format!("t.{key} = s.{key}"),
+            let predicate = match &self.table.stitch {
+                None => format!("t.event_date = s.event_date AND t.{key} = s.{key}"),
+                Some(_) => format!("t.{key} = s.{key}"),
             };
             let merge = out
                 .merge(source, predicate)
@@ -439,17 +422,22 @@ impl SilverJob {
                     i
                 })
                 .map_err(|e| self.delta(e))?;
-            let merge = match self.table.keying {
-                Keying::Event => merge,
-                Keying::Session => merge
+            let merge = match &self.table.stitch {
+                None => merge,
+                // A stitched row keeps what it holds and gains what it lacked; a late first
+                // event (its date column arriving) moves the row to that event's day.
+                Some(stitch) => merge
                     .when_matched_update(|u| {
+                        let d = &stitch.date;
                         let mut u = u.update(
                             "event_date",
-                            "CASE WHEN t.started_at IS NULL AND s.started_at IS NOT NULL \
-                             THEN s.event_date ELSE t.event_date END",
+                            format!(
+                                "CASE WHEN t.{d} IS NULL AND s.{d} IS NOT NULL \
+                                 THEN s.event_date ELSE t.event_date END"
+                            ),
                         );
                         for c in &columns {
-                            if c != "session_id" && c != "event_date" {
+                            if *c != stitch.key && c != "event_date" {
                                 u = u.update(c.as_str(), format!("coalesce(t.{c}, s.{c})"));
                             }
                         }

@@ -27,9 +27,17 @@ pub fn records(values: Vec<Vec<u8>>, first_offset: i64) -> Vec<RawRecord> {
         .collect()
 }
 
-/// The builtin schemas with a 1 MiB value limit.
+/// The built-in project.
+pub fn project() -> Arc<strata_project::Project> {
+    strata_project::builtin().unwrap()
+}
+
+/// The built-in project's schemas with a 1 MiB value limit.
 pub fn inspector() -> Arc<Inspector> {
-    Arc::new(Inspector::new(SchemaValidator::builtin().unwrap(), 1 << 20))
+    Arc::new(Inspector::new(
+        SchemaValidator::new(&project().schema_catalog()).unwrap(),
+        1 << 20,
+    ))
 }
 
 /// A mission.completed event at `version`; v2 producers add an optional `stars`.
@@ -48,9 +56,9 @@ pub fn mission(id: &str, version: u32, stars: Option<u32>) -> Vec<u8> {
 
 /// Version 2 of mission.completed: v1 plus an optional `stars` of at least 1 (compatible).
 pub fn mission_v2_schema() -> serde_json::Value {
-    let mut v2 = strata_schemas::SchemaCatalog::builtin()
-        .unwrap()
-        .get(strata_schemas::EventType::MissionCompleted, 1)
+    let mut v2 = project()
+        .schema_catalog()
+        .get("mission.completed", 1)
         .unwrap()
         .clone();
     v2["properties"]["schema_version"] = serde_json::json!({"const": 2});

@@ -10,7 +10,11 @@ use strata_pipelines::{Lake, SessionBuilder};
 use strata_quality::{Inspector, SchemaValidator};
 
 fn inspector() -> Arc<Inspector> {
-    Arc::new(Inspector::new(SchemaValidator::builtin().unwrap(), 1 << 20))
+    let catalog = strata_project::builtin().unwrap().schema_catalog();
+    Arc::new(Inspector::new(
+        SchemaValidator::new(&catalog).unwrap(),
+        1 << 20,
+    ))
 }
 
 fn records(topic: &str, partition: i32, offsets: std::ops::Range<i64>) -> Vec<RawRecord> {

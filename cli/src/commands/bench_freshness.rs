@@ -183,7 +183,7 @@ pub async fn run(args: FreshnessBenchArgs, mut config: Config) -> Result<()> {
     };
     let mut runner = Runner::new(
         lake.clone(),
-        platform_jobs(),
+        platform_jobs(&*super::project(&config)?),
         config.run.settings(),
         Arc::new(RunMetrics::default()),
     )?;
@@ -259,7 +259,10 @@ pub async fn run(args: FreshnessBenchArgs, mut config: Config) -> Result<()> {
     };
 
     // Observe while producing, then until every batch is visible (at most 60 s more).
-    let specs: Vec<JobSpec> = platform_jobs().iter().map(|j| j.spec()).collect();
+    let specs: Vec<JobSpec> = platform_jobs(&*super::project(&config)?)
+        .iter()
+        .map(|j| j.spec())
+        .collect();
     let key = PartitionKey::new(topic.clone(), 0);
     let mut latencies: Vec<(f64, u64)> = Vec::new();
     let mut observer = Observer::default();

@@ -66,10 +66,12 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
     let mut produced = 0u64;
     let mut since_silver = 0u64;
     let strip = args.without_expectations;
-    let silver_jobs: Vec<SilverJob> = strata_silver::all_tables()
-        .into_iter()
+    let project = super::project(&config)?;
+    let silver_jobs: Vec<SilverJob> = project
+        .silver
+        .iter()
         .map(|t| {
-            let job = SilverJob::new(t);
+            let job = SilverJob::new(t.clone());
             if strip {
                 job.set_expectations(Vec::new())
             } else {
@@ -77,8 +79,8 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
             }
         })
         .collect();
-    let gold_job = |t| {
-        let job = GoldJob::new(t);
+    let gold_job = |t: &strata_gold::GoldModel| {
+        let job = GoldJob::new(t.clone());
         if strip {
             job.set_expectations(Vec::new())
         } else {
@@ -121,9 +123,10 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
     }
     bar.finish_and_clear();
 
-    let gold_daily: Vec<GoldJob> = strata_gold::all_tables()
-        .into_iter()
-        .filter(|t| t.lookahead_days == 0)
+    let gold_daily: Vec<GoldJob> = project
+        .gold
+        .iter()
+        .filter(|t| t.lookback_days == 0)
         .map(gold_job)
         .collect();
     let t0 = Instant::now();
@@ -133,10 +136,7 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
     }
     let gold_daily_t = t0.elapsed();
     let t0 = Instant::now();
-    for t in strata_gold::all_tables()
-        .into_iter()
-        .filter(|t| t.lookahead_days > 0)
-    {
+    for t in project.gold.iter().filter(|t| t.lookback_days > 0) {
         gold_rows += gold_job(t).run(&lake).await?.rows_out;
     }
     let features_t = t0.elapsed();

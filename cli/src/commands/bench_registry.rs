@@ -23,7 +23,8 @@ pub async fn run(args: RegistryBenchArgs, _config: Config) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let lake = Lake::new(&dir.path().join("lake").display().to_string())?;
     lake.ensure_root()?;
-    let registry = strata_registry::Registry::open(lake).await?;
+    let registry =
+        strata_registry::Registry::open(lake, strata_schemas::SchemaCatalog::default()).await?;
     let schema = json!({"type": "object", "properties": {"id": {"type": "string"}}}).to_string();
     let marks = [1, 10, 100, 250, 500, 750, 1000, 2000, 5000];
     let mut window = Vec::new();

@@ -12,10 +12,10 @@ use strata_pipelines::deltalake::arrow::array::{
 };
 use strata_pipelines::deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use strata_pipelines::deltalake::protocol::SaveMode;
+use strata_serve::OnlineStore;
 use strata_serve::http::{AppState, HttpSettings, router};
 use strata_serve::metrics::ServeMetrics;
 use strata_serve::training::TrainingSets;
-use strata_serve::{OnlineStore, feature_views};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
@@ -43,9 +43,11 @@ const HOUR: i64 = 3_600_000_000;
 
 /// A player_features table: `players` x `days` rows, the last day an hour old.
 async fn features(lake: &Lake, players: usize, days: usize) -> Result<()> {
-    let view = feature_views()
-        .into_iter()
+    let view = strata_project::builtin()?
+        .views
+        .iter()
         .find(|v| v.name == "player_features")
+        .cloned()
         .context("no player_features view")?;
     let now = chrono::Utc::now().timestamp_micros() - HOUR;
     let n = players * days;
@@ -69,7 +71,7 @@ async fn features(lake: &Lake, players: usize, days: usize) -> Result<()> {
         Arc::new(TimestampMicrosecondArray::from_iter_values((0..n).map(ts)).with_timezone("UTC")),
     ];
     for (k, f) in view.features.iter().enumerate() {
-        fields.push(Field::new(*f, DataType::Int64, true));
+        fields.push(Field::new(f.as_str(), DataType::Int64, true));
         columns.push(Arc::new(Int64Array::from_iter_values(
             (0..n).map(|i| (i * 7 + k) as i64 % 1000),
         )));
@@ -194,9 +196,11 @@ pub async fn run(args: ServeBenchArgs, _config: Config) -> Result<()> {
         args.players, args.days
     );
     features(&lake, args.players, args.days).await?;
-    let store = OnlineStore::memory(lake.clone(), feature_views()).await?;
+    let project = strata_project::builtin()?;
+    let store = OnlineStore::memory(lake.clone(), project.views.clone()).await?;
     let state = Arc::new(AppState {
         lake: lake.clone(),
+        project,
         store,
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings: HttpSettings {

@@ -130,7 +130,8 @@ pub async fn run(args: DemoArgs, mut config: Config, brokers_given: bool) -> Res
     // Live: keep producing, ingesting and refining; serve features and SQL meanwhile.
     config.serve.http_addr = available(&args.http);
     config.serve.pg_addr = available(&args.pg);
-    let running = super::serve::start(lake.clone(), &config.serve).await?;
+    let running =
+        super::serve::start(lake.clone(), super::project(&config)?, &config.serve).await?;
     let http = running.http;
     let player = query(
         &config,

@@ -2,7 +2,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use strata_serve::feature_views;
 use strata_serve::training::{InputFormat, OutputFormat, TrainingSets, encode, parse_rows};
 
 use crate::config::Config;
@@ -44,11 +43,11 @@ fn ext(p: &std::path::Path) -> String {
 pub async fn run(cmd: FeaturesCommand, config: Config) -> Result<()> {
     match cmd {
         FeaturesCommand::List => {
-            for v in feature_views() {
+            for v in &super::project(&config)?.views {
                 println!(
                     "{} ({}, entity {}, TTL {} h): {}",
                     v.name,
-                    v.table,
+                    v.source,
                     v.entity,
                     v.ttl.as_secs() / 3600,
                     v.features.join(", ")
@@ -82,7 +81,7 @@ pub async fn run(cmd: FeaturesCommand, config: Config) -> Result<()> {
             lake.require_exists()?;
             let set = TrainingSets::new(lake)
                 .build(
-                    &feature_views(),
+                    &super::project(&config)?.views,
                     &args.features,
                     &rows,
                     &args.timestamp_column,

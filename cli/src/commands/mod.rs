@@ -4,9 +4,12 @@ pub mod bench_refine;
 pub mod bench_registry;
 pub mod bench_serve;
 pub mod demo;
+pub mod drop;
 pub mod features;
 pub mod ingest;
 pub mod maintain;
+pub mod produce;
+pub mod project;
 pub mod quality;
 pub mod quarantine;
 pub mod registry;
@@ -24,9 +27,35 @@ use strata_quality::{Inspector, SchemaValidator};
 
 use crate::config::Config;
 
-/// The platform's jobs with the configured extra expectations.
+/// The configured pipeline project (`project.dir`), or the built-in one; loaded once.
+pub fn project(config: &Config) -> Result<Arc<strata_project::Project>> {
+    load_project(config.project.dir.as_deref().map(std::path::Path::new))
+}
+
+/// The project in `dir`, or the built-in one; each folder is loaded and checked once.
+pub fn load_project(dir: Option<&std::path::Path>) -> Result<Arc<strata_project::Project>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LOADED: OnceLock<Mutex<HashMap<std::path::PathBuf, Arc<strata_project::Project>>>> =
+        OnceLock::new();
+    let Some(dir) = dir else {
+        return Ok(strata_project::builtin()?);
+    };
+    let cache = LOADED.get_or_init(Mutex::default);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(dir).cloned()) {
+        return Ok(p);
+    }
+    let project = Arc::new(strata_project::Project::load(dir)?);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(dir.to_path_buf(), project.clone());
+    }
+    Ok(project)
+}
+
+/// The project's jobs with the configured extra expectations.
 pub fn jobs(config: &Config) -> Result<Vec<Arc<dyn strata_orchestration::Job>>> {
     Ok(strata_orchestration::platform_jobs_with(
+        &*project(config)?,
         &config.quality.expectations()?,
     ))
 }
@@ -40,12 +69,12 @@ pub fn lake(config: &Config) -> Result<Lake> {
 pub async fn inspector(config: &Config) -> Result<Arc<Inspector>> {
     let lake = lake(config)?;
     let catalog = if lake.local_path().is_none_or(|p| p.is_dir()) {
-        strata_registry::Registry::open(lake)
+        strata_registry::Registry::open(lake, project(config)?.schema_catalog())
             .await?
             .catalog()
             .await?
     } else {
-        strata_schemas::SchemaCatalog::builtin()?
+        project(config)?.schema_catalog()
     };
     let day = std::time::Duration::from_secs(86_400);
     let mut inspector = Inspector::new(
@@ -72,6 +101,7 @@ pub async fn following_inspector(config: &Config) -> Result<(Arc<Inspector>, Fol
     let inspector = inspector(config).await?;
     let task = tokio::spawn(strata_registry::follow(
         lake(config)?,
+        project(config)?.schema_catalog(),
         inspector.clone(),
         SCHEMA_FOLLOW_EVERY,
     ));

@@ -15,8 +15,9 @@ pub struct RegistryArgs {
 pub async fn run(args: RegistryArgs, config: Config) -> Result<()> {
     let lake = super::lake(&config)?;
     lake.ensure_root()?;
-    let registry = strata_registry::Registry::open(lake).await?;
-    registry.ensure_builtin().await?;
+    let registry =
+        strata_registry::Registry::open(lake, super::project(&config)?.schema_catalog()).await?;
+    registry.ensure_declared().await?;
     let listener = tokio::net::TcpListener::bind(&args.http)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.http))?;

@@ -153,6 +153,7 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
             renderers,
             strata_serve::dashboard::protected_routes(
                 lake.clone(),
+                super::project(&config)?,
                 strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?),
             )
             .route("/readyz", {

@@ -3,11 +3,11 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use strata_serve::OnlineStore;
 use strata_serve::http::{AppState, HttpSettings, router};
 use strata_serve::metrics::ServeMetrics;
 use strata_serve::pg::PgSettings;
 use strata_serve::training::TrainingSets;
-use strata_serve::{OnlineStore, feature_views};
 use tracing::info;
 
 use crate::config::Config;
@@ -45,9 +45,10 @@ pub struct Running {
 /// Start the feature service and the SQL endpoint in the background.
 pub async fn start(
     lake: strata_pipelines::Lake,
+    project: Arc<strata_project::Project>,
     s: &crate::config::ServeConfig,
 ) -> Result<Running> {
-    let views = feature_views();
+    let views = project.views.clone();
     let store = match &s.redis_url {
         Some(url) => {
             let ns = &s.redis_namespace;
@@ -67,6 +68,7 @@ pub async fn start(
     store.spawn_refresher(Duration::from_millis(s.refresh_ms.max(50)));
     let state = Arc::new(AppState {
         lake: lake.clone(),
+        project,
         store: store.clone(),
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings: HttpSettings {
@@ -140,7 +142,7 @@ pub async fn run(args: ServeArgs, mut config: Config) -> Result<()> {
     }
     let lake = super::lake(&config)?;
     lake.require_exists()?;
-    let running = start(lake, &config.serve).await?;
+    let running = start(lake, super::project(&config)?, &config.serve).await?;
     if let Some((host, port)) = &running.pg {
         println!("sql: psql -h {host} -p {port} -c \"SELECT * FROM gold.player_features LIMIT 5\"");
     }

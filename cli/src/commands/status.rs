@@ -34,8 +34,13 @@ pub struct LineageArgs {
     format: LineageFormat,
 }
 
-pub fn lineage(args: LineageArgs) -> Result<()> {
-    let dag = Dag::new(platform_jobs().iter().map(|j| j.spec()).collect())?;
+pub fn lineage(args: LineageArgs, config: &Config) -> Result<()> {
+    let dag = Dag::new(
+        platform_jobs(&*super::project(config)?)
+            .iter()
+            .map(|j| j.spec())
+            .collect(),
+    )?;
     print!(
         "{}",
         match args.format {

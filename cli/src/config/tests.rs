@@ -229,7 +229,7 @@ fn exercised_metrics() -> String {
     [
         ingest.render(),
         run.render(),
-        serve.render(&[("player_features", Some(3))]),
+        serve.render(&[("player_features".to_string(), Some(3))]),
     ]
     .join("")
 }

@@ -70,18 +70,17 @@ fn produce(env: &Env, kinds: &[Kind]) -> Vec<(&'static str, String)> {
 /// Register mission.completed v2 with a `number` duration: a user's schema that admits values
 /// Silver's integer column cannot hold.
 fn register_loose_v2(env: &Env) {
-    let mut v2 = strata_schemas::SchemaCatalog::builtin()
-        .unwrap()
-        .get(strata_schemas::EventType::MissionCompleted, 1)
-        .unwrap()
-        .clone();
+    let catalog = strata_project::builtin().unwrap().schema_catalog();
+    let mut v2 = catalog.get("mission.completed", 1).unwrap().clone();
     v2["properties"]["schema_version"] = json!({"const": 2});
     v2["properties"]["payload"]["properties"]["duration_s"] =
         json!({"type": "number", "minimum": 0});
     let lake = strata_pipelines::Lake::new(env.lake().to_str().unwrap()).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let registry = strata_registry::Registry::open(lake).await.unwrap();
-        registry.ensure_builtin().await.unwrap();
+        let registry = strata_registry::Registry::open(lake, catalog)
+            .await
+            .unwrap();
+        registry.ensure_declared().await.unwrap();
         registry
             .register("mission.completed", &v2.to_string(), "JSON")
             .await

@@ -16,6 +16,7 @@ mod http_limits;
 mod ingest;
 mod kafka_security;
 mod orchestrate;
+mod projects;
 mod refine;
 mod registry;
 mod serve;

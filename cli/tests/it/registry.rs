@@ -8,7 +8,7 @@ use crate::harness::*;
 use crate::refine::run;
 
 /// Plain HTTP/1.0: what any client can do.
-fn http(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub fn http(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(

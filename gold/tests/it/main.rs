@@ -90,13 +90,16 @@ fn batch2() -> Vec<Vec<u8>> {
     ]
 }
 
-async fn run_all(lake: &Lake) -> Vec<Vec<String>> {
-    for t in strata_silver::all_tables() {
-        SilverJob::new(t).run(lake).await.unwrap();
+/// Every job of the built-in project; the days each Gold model recomputed, by model.
+async fn run_all(lake: &Lake) -> std::collections::BTreeMap<String, Vec<String>> {
+    let project = strata_testkit::project();
+    for t in &project.silver {
+        SilverJob::new(t.clone()).run(lake).await.unwrap();
     }
-    let mut days = Vec::new();
-    for t in strata_gold::all_tables() {
-        days.push(GoldJob::new(t).run(lake).await.unwrap().days);
+    let mut days = std::collections::BTreeMap::new();
+    for m in &project.gold {
+        let report = GoldJob::new(m.clone()).run(lake).await.unwrap();
+        days.insert(m.name.clone(), report.days);
     }
     days
 }
@@ -119,12 +122,12 @@ async fn daily_aggregates_incremental_equal_from_scratch() {
     w.commit(&records(batch2(), 5)).await.unwrap();
     let days = run_all(&incremental).await;
     // The late event and the new invocation touch 2026-11-20 only; 2026-11-21 is left alone.
-    assert_eq!(days[2], vec!["2026-11-20".to_string()]);
+    assert_eq!(days["economy_daily"], vec!["2026-11-20".to_string()]);
     // Rolling features: the changed day and the 27 after it.
-    assert_eq!(days[3].len(), 28);
-    assert_eq!(days[0], vec!["2026-11-20".to_string()]);
+    assert_eq!(days["player_features"].len(), 28);
+    assert_eq!(days["agent_daily"], vec!["2026-11-20".to_string()]);
     // Nothing new: nothing recomputed.
-    assert!(run_all(&incremental).await.iter().all(Vec::is_empty));
+    assert!(run_all(&incremental).await.values().all(Vec::is_empty));
 
     let b = tempfile::tempdir().unwrap();
     let scratch = Lake::new(&b.path().display().to_string()).unwrap();

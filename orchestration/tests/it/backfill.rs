@@ -11,7 +11,7 @@ async fn refined_lake(dir: &std::path::Path) -> strata_pipelines::Lake {
     bronze(&lake, 3000, 4, 4, 9).await;
     Runner::new(
         lake.clone(),
-        platform_jobs(),
+        platform_jobs(&strata_testkit::project()),
         RunSettings::default(),
         Arc::new(RunMetrics::default()),
     )
@@ -25,7 +25,7 @@ async fn refined_lake(dir: &std::path::Path) -> strata_pipelines::Lake {
 #[test]
 fn the_plan_widens_rolling_tables_by_their_window() {
     let p = plan(
-        &platform_jobs(),
+        &platform_jobs(&strata_testkit::project()),
         "silver.missions",
         "2026-11-01",
         "2026-11-03",
@@ -36,10 +36,16 @@ fn the_plan_widens_rolling_tables_by_their_window() {
     assert_eq!(days("gold.player_daily"), Some(3));
     assert_eq!(days("gold.player_features"), Some(3 + 27));
     assert_eq!(days("gold.agent_daily"), None);
-    let e = plan(&platform_jobs(), "silver.nope", "2026-11-01", "2026-11-03").unwrap_err();
+    let e = plan(
+        &platform_jobs(&strata_testkit::project()),
+        "silver.nope",
+        "2026-11-01",
+        "2026-11-03",
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("no job named 'silver.nope'"), "{e}");
     let e = plan(
-        &platform_jobs(),
+        &platform_jobs(&strata_testkit::project()),
         "silver.missions",
         "2026-11-03",
         "2026-11-01",
@@ -55,7 +61,7 @@ async fn an_interrupted_backfill_resumes_to_the_uninterrupted_result() {
     let before = snapshot(&lake_a).await;
     assert_eq!(before, snapshot(&lake_b).await);
     let p = plan(
-        &platform_jobs(),
+        &platform_jobs(&strata_testkit::project()),
         "silver.missions",
         "2026-11-01",
         "2026-11-04",
@@ -63,15 +69,21 @@ async fn an_interrupted_backfill_resumes_to_the_uninterrupted_result() {
     .unwrap();
 
     // Uninterrupted.
-    run(&lake_a, &platform_jobs(), &p, false, |_| {})
-        .await
-        .unwrap();
+    run(
+        &lake_a,
+        &platform_jobs(&strata_testkit::project()),
+        &p,
+        false,
+        |_| {},
+    )
+    .await
+    .unwrap();
     // A recompute of unchanged inputs reproduces the incremental result exactly.
     assert_eq!(snapshot(&lake_a).await, before);
 
     // Interrupted on gold.player_daily's third day, then resumed.
     let flaky = Arc::new(Flaky {
-        inner: platform_jobs()
+        inner: platform_jobs(&strata_testkit::project())
             .into_iter()
             .find(|j| j.spec().name == "gold.player_daily")
             .unwrap(),
@@ -83,9 +95,13 @@ async fn an_interrupted_backfill_resumes_to_the_uninterrupted_result() {
     let err = run(&lake_b, &jobs, &p, false, |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("gold.player_daily"), "{err}");
     let mut skipped = 0;
-    run(&lake_b, &platform_jobs(), &p, false, |pr| {
-        skipped += usize::from(pr.skipped)
-    })
+    run(
+        &lake_b,
+        &platform_jobs(&strata_testkit::project()),
+        &p,
+        false,
+        |pr| skipped += usize::from(pr.skipped),
+    )
     .await
     .unwrap();
     // silver.missions' 4 days and player_daily's first 2 were not redone.
@@ -94,9 +110,13 @@ async fn an_interrupted_backfill_resumes_to_the_uninterrupted_result() {
 
     // Run again: everything is already done.
     let mut all_skipped = true;
-    run(&lake_b, &platform_jobs(), &p, false, |pr| {
-        all_skipped &= pr.skipped
-    })
+    run(
+        &lake_b,
+        &platform_jobs(&strata_testkit::project()),
+        &p,
+        false,
+        |pr| all_skipped &= pr.skipped,
+    )
     .await
     .unwrap();
     assert!(all_skipped);

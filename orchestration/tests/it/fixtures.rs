@@ -52,7 +52,7 @@ pub fn lake(dir: &Path) -> Lake {
 /// Every platform table, dumped in a stable order.
 pub async fn snapshot(lake: &Lake) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for job in platform_jobs() {
+    for job in platform_jobs(&strata_testkit::project()) {
         let t = job.spec().output;
         // Rows in a stable order: the printed lines, sorted.
         let d = dump(lake, &format!("SELECT * FROM {t}")).await;
@@ -141,7 +141,7 @@ pub fn jobs_with(
     replace: impl FnOnce(Arc<dyn Job>) -> Arc<dyn Job>,
 ) -> Vec<Arc<dyn Job>> {
     let mut replace = Some(replace);
-    platform_jobs()
+    platform_jobs(&strata_testkit::project())
         .into_iter()
         .map(|j| {
             if j.spec().name == name {

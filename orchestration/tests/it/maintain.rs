@@ -19,7 +19,7 @@ async fn compaction_keeps_the_data_and_a_concurrent_reader_never_errors() {
     bronze(&lake, 3000, 2, 30, 5).await;
     let mut runner = Runner::new(
         lake.clone(),
-        platform_jobs(),
+        platform_jobs(&strata_testkit::project()),
         RunSettings::default(),
         Arc::new(RunMetrics::default()),
     )

@@ -29,7 +29,7 @@ async fn a_failing_expectation_leaves_its_table_and_downstream_untouched() {
     bronze(&lake, 1500, 2, 1, 11).await;
     let mut plain = Runner::new(
         lake.clone(),
-        platform_jobs_with(&[]),
+        platform_jobs_with(&strata_testkit::project(), &[]),
         RunSettings::default(),
         Arc::new(RunMetrics::default()),
     )
@@ -54,7 +54,10 @@ async fn a_failing_expectation_leaves_its_table_and_downstream_untouched() {
     let no_heists = sql("no_heists", "mission_type <> 'heist'", Action::Fail);
     let mut strict = Runner::new(
         lake.clone(),
-        platform_jobs_with(&[(t("silver.missions"), no_heists)]),
+        platform_jobs_with(
+            &strata_testkit::project(),
+            &[(t("silver.missions"), no_heists)],
+        ),
         RunSettings::default(),
         Arc::new(RunMetrics::default()),
     )
@@ -114,7 +117,7 @@ async fn drop_rejects_rows_and_warn_thresholds_only_count() {
     ];
     let mut runner = Runner::new(
         lake.clone(),
-        platform_jobs_with(&extra),
+        platform_jobs_with(&strata_testkit::project(), &extra),
         RunSettings::default(),
         Arc::new(RunMetrics::default()),
     )
@@ -180,7 +183,7 @@ async fn quarantined_records_replay_into_silver_exactly_once_after_a_schema_chan
     let runner = || {
         Runner::new(
             lake.clone(),
-            platform_jobs_with(&[]),
+            platform_jobs_with(&strata_testkit::project(), &[]),
             RunSettings::default(),
             Arc::new(RunMetrics::default()),
         )
@@ -206,8 +209,10 @@ async fn quarantined_records_replay_into_silver_exactly_once_after_a_schema_chan
     assert_eq!((before.candidates, before.replayed), (4, 0));
 
     // The fix: register v2 (compatible: an optional field) in the lake's registry.
-    let registry = Registry::open(lake.clone()).await.unwrap();
-    registry.ensure_builtin().await.unwrap();
+    let registry = Registry::open(lake.clone(), strata_testkit::project().schema_catalog())
+        .await
+        .unwrap();
+    registry.ensure_declared().await.unwrap();
     let v2 = strata_testkit::mission_v2_schema();
     registry
         .register("mission.completed", &v2.to_string(), "JSON")

@@ -39,7 +39,10 @@ async fn a_transient_failure_is_retried_and_succeeds() {
         .unwrap();
     assert_eq!(missions.attempts, 3);
     assert!(missions.output_version.is_some());
-    assert_eq!(report.runs.len(), platform_jobs().len());
+    assert_eq!(
+        report.runs.len(),
+        platform_jobs(&strata_testkit::project()).len()
+    );
     let text = metrics.render();
     assert!(
         text.contains("strata_job_retries_total{job=\"silver.missions\"} 2"),
@@ -132,14 +135,14 @@ async fn jobs_run_only_when_an_input_gains_a_version() {
     bronze(&lake, 800, 1, 1, 3).await;
     let mut runner = Runner::new(
         lake.clone(),
-        platform_jobs(),
+        platform_jobs(&strata_testkit::project()),
         settings(),
         Arc::new(RunMetrics::default()),
     )
     .unwrap();
     assert_eq!(
         runner.pass().await.unwrap().runs.len(),
-        platform_jobs().len()
+        platform_jobs(&strata_testkit::project()).len()
     );
     // Nothing new: nothing runs, nothing is written.
     let again = runner.pass().await.unwrap();
@@ -147,10 +150,13 @@ async fn jobs_run_only_when_an_input_gains_a_version() {
     // New Bronze data: every job runs once more, Silver first.
     bronze(&lake, 400, 1, 1, 4).await;
     let third = runner.pass().await.unwrap();
-    assert_eq!(third.runs.len(), platform_jobs().len());
+    assert_eq!(
+        third.runs.len(),
+        platform_jobs(&strata_testkit::project()).len()
+    );
     // Each job finished after every job it reads from.
     let pos = |job: &str| third.runs.iter().position(|r| r.job == job).unwrap();
-    for job in platform_jobs() {
+    for job in platform_jobs(&strata_testkit::project()) {
         let spec = job.spec();
         for input in &spec.inputs {
             if input.layer != "bronze" {

@@ -22,12 +22,17 @@ pub async fn reload(registry: &Registry, inspector: &Inspector) -> Result<()> {
 /// Look at the lake's registry every `every` and reload the inspector when it changed. Runs
 /// until the task is dropped; a lake or registry that cannot be read yet (ingest has not
 /// created the lake) is looked at again.
-pub async fn follow(lake: Lake, inspector: Arc<Inspector>, every: Duration) {
+pub async fn follow(
+    lake: Lake,
+    declared: strata_schemas::SchemaCatalog,
+    inspector: Arc<Inspector>,
+    every: Duration,
+) {
     let mut registry: Option<Arc<Registry>> = None;
     let mut seen = None;
     loop {
         if registry.is_none() {
-            registry = Registry::open(lake.clone()).await.ok();
+            registry = Registry::open(lake.clone(), declared.clone()).await.ok();
         }
         if let Some(r) = &registry {
             match r.revision().await {

@@ -11,7 +11,7 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use serde_json::Value;
 use strata_pipelines::{Lake, TableName, TableVersions};
-use strata_schemas::{Compatibility, EventType, SchemaCatalog};
+use strata_schemas::{Compatibility, SchemaCatalog};
 use tokio::sync::Mutex;
 
 use crate::table::{
@@ -49,16 +49,25 @@ struct State {
 #[derive(Debug)]
 pub struct Registry {
     lake: Lake,
+    /// The project's declared event schemas, beneath every registered version.
+    declared: SchemaCatalog,
     state: Mutex<State>,
     /// Every request and every follower look checks both tables' versions: a log listing.
     versions: Mutex<TableVersions>,
+}
+
+/// An event type's subject: its schema pins `properties.event_type.const` to the subject's
+/// name. Its versions validate that event type's `schema_version`s at ingest, whether the
+/// project declares the type or not.
+pub fn is_event_subject(subject: &str, schema: &Value) -> bool {
+    schema["properties"]["event_type"]["const"].as_str() == Some(subject)
 }
 
 /// What the compatibility rules compare. Strata's event subjects pin `schema_version` to a
 /// const per version: that names the version, it is not a change in the data a reader accepts.
 fn comparable(subject: &str, schema: &Value) -> Value {
     let mut s = schema.clone();
-    if subject.parse::<EventType>().is_ok()
+    if is_event_subject(subject, schema)
         && let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut)
     {
         props.remove("schema_version");
@@ -79,10 +88,12 @@ fn parse_schema(text: &str, schema_type: &str) -> Result<Value> {
 
 impl Registry {
     /// Open the registry of a lake (its tables are created on the first write).
-    pub async fn open(lake: Lake) -> Result<Arc<Self>> {
+    /// The registry of `lake`, over the project's declared schemas `declared`.
+    pub async fn open(lake: Lake, declared: SchemaCatalog) -> Result<Arc<Self>> {
         let r = Arc::new(Self {
             versions: Mutex::new(TableVersions::new(lake.clone())),
             lake,
+            declared,
             state: Mutex::new(State::default()),
         });
         r.refresh().await?;
@@ -461,13 +472,11 @@ impl Registry {
         Ok(level)
     }
 
-    /// Register Strata's built-in event schemas (subject = event type, in version order) that
-    /// are not there yet.
-    pub async fn ensure_builtin(&self) -> Result<()> {
-        let catalog = SchemaCatalog::builtin().map_err(|e| Error::Storage(e.to_string()))?;
-        for ((event_type, _version), schema) in catalog.iter() {
+    /// Register the project's declared event schemas (subject = event type, in version order)
+    /// that are not there yet.
+    pub async fn ensure_declared(&self) -> Result<()> {
+        for ((subject, _version), schema) in self.declared.iter() {
             let text = schema.to_string();
-            let subject = event_type.as_str();
             if self.lookup(subject, &text, "JSON").await.is_err() {
                 self.register(subject, &text, "JSON").await?;
             }
@@ -475,17 +484,17 @@ impl Registry {
         Ok(())
     }
 
-    /// The built-in catalog plus every version registered under an event type's subject
-    /// (its version number is the `schema_version` it validates).
+    /// The declared catalog plus every version registered under an event type's subject (its
+    /// version number is the `schema_version` it validates), new event types included.
     pub async fn catalog(&self) -> Result<SchemaCatalog> {
-        let mut catalog = SchemaCatalog::builtin().map_err(|e| Error::Storage(e.to_string()))?;
+        let mut catalog = self.declared.clone();
         self.refresh().await?;
         let st = self.state.lock().await;
         for e in &st.entries {
-            if let Ok(t) = e.subject.parse::<EventType>()
-                && catalog.get(t, e.version).is_none()
+            if is_event_subject(&e.subject, &e.parsed)
+                && catalog.get(&e.subject, e.version).is_none()
             {
-                catalog.insert(t, e.version, e.parsed.clone());
+                catalog.insert(&e.subject, e.version, e.parsed.clone());
             }
         }
         Ok(catalog)

@@ -8,12 +8,16 @@ use deltalake::protocol::SaveMode;
 use serde_json::Value;
 use strata_pipelines::Lake;
 use strata_serve::OnlineStore;
-use strata_serve::feature_views;
 use strata_serve::http::{AppState, HttpSettings, router};
 use strata_serve::metrics::ServeMetrics;
 use strata_serve::training::TrainingSets;
 
 pub const HOUR: i64 = 3_600_000_000;
+
+/// The built-in project's feature views.
+pub fn feature_views() -> Vec<strata_serve::FeatureView> {
+    strata_project::builtin().unwrap().views.clone()
+}
 
 /// (player, feature_ts us, sessions_7d); the other features are derived from sessions_7d.
 pub async fn write_player_features(lake: &Lake, rows: &[(&str, i64, i64)]) {
@@ -41,7 +45,7 @@ pub async fn write_player_features(lake: &Lake, rows: &[(&str, i64, i64)]) {
         ),
     ];
     for (i, f) in view.features.iter().enumerate() {
-        fields.push(Field::new(*f, DataType::Int64, true));
+        fields.push(Field::new(f.as_str(), DataType::Int64, true));
         columns.push(Arc::new(Int64Array::from_iter_values(
             rows.iter().map(|r| r.2 * 100 + i as i64),
         )));
@@ -72,6 +76,7 @@ pub fn lake(dir: &std::path::Path) -> Lake {
 pub async fn serve(store: Arc<OnlineStore>, lake: &Lake, settings: HttpSettings) -> String {
     let state = Arc::new(AppState {
         lake: lake.clone(),
+        project: strata_project::builtin().unwrap(),
         store,
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings,

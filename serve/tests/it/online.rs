@@ -1,6 +1,6 @@
 use serde_json::json;
+use strata_serve::OnlineStore;
 use strata_serve::http::HttpSettings;
-use strata_serve::{OnlineStore, feature_views};
 
 use crate::fixtures::*;
 

@@ -3,9 +3,9 @@ use std::collections::HashMap;
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::datatypes::Int64Type;
 use serde_json::{Value, json};
+use strata_serve::OnlineStore;
 use strata_serve::http::HttpSettings;
 use strata_serve::training::{TrainingSets, rows_from_json};
-use strata_serve::{OnlineStore, feature_views};
 
 use crate::fixtures::*;
 

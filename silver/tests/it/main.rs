@@ -6,7 +6,7 @@
 use serde_json::json;
 use strata_bronze::BronzeWriter;
 use strata_pipelines::Lake;
-use strata_silver::{SilverJob, all_tables};
+use strata_silver::SilverJob;
 use strata_testkit::{dump, inspector, records};
 
 fn event(
@@ -106,8 +106,14 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 async fn run_all(lake: &Lake) -> Vec<Option<u64>> {
     let mut versions = Vec::new();
-    for t in all_tables() {
-        versions.push(SilverJob::new(t).run(lake).await.unwrap().output_version);
+    for t in &strata_testkit::project().silver {
+        versions.push(
+            SilverJob::new(t.clone())
+                .run(lake)
+                .await
+                .unwrap()
+                .output_version,
+        );
     }
     versions
 }
@@ -191,10 +197,10 @@ async fn schema_v2_adds_a_nullable_column() {
 
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::new(&dir.path().display().to_string()).unwrap();
-    let table = all_tables()
-        .into_iter()
-        .find(|t| t.name == "agent_invocations")
-        .unwrap();
+    let table = strata_testkit::project()
+        .silver_table("agent_invocations")
+        .unwrap()
+        .clone();
     // The table as an older release created it: without the v2 column.
     let old: Schema = Schema::new(
         table

@@ -19,7 +19,9 @@ async fn serve(dir: &std::path::Path) -> (String, Arc<Registry>) {
 async fn serve_with(dir: &std::path::Path, tokens: BearerTokens) -> (String, Arc<Registry>) {
     let lake = Lake::new(dir.to_str().unwrap()).unwrap();
     lake.ensure_root().unwrap();
-    let registry = Registry::open(lake).await.unwrap();
+    let registry = Registry::open(lake, strata_testkit::project().schema_catalog())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(registry.clone(), tokens);
@@ -201,7 +203,7 @@ async fn register_version_lookup_and_refuse_incompatible() {
 async fn confluent_clients_encode_and_decode_against_it_and_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (url, registry) = serve(dir.path()).await;
-    registry.ensure_builtin().await.unwrap();
+    registry.ensure_declared().await.unwrap();
     // Strata's own schemas are subjects named after their event type.
     let (_, r) = http(
         &url,
@@ -251,7 +253,7 @@ async fn a_running_inspector_follows_newly_registered_versions() {
 
     let dir = tempfile::tempdir().unwrap();
     let (url, registry) = serve(dir.path()).await;
-    registry.ensure_builtin().await.unwrap();
+    registry.ensure_declared().await.unwrap();
     let inspector = Arc::new(Inspector::new(
         SchemaValidator::new(&registry.catalog().await.unwrap()).unwrap(),
         1 << 20,
@@ -259,6 +261,7 @@ async fn a_running_inspector_follows_newly_registered_versions() {
     let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
     let follower = tokio::spawn(strata_registry::follow(
         lake,
+        strata_testkit::project().schema_catalog(),
         inspector.clone(),
         std::time::Duration::from_millis(50),
     ));

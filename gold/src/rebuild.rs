@@ -1,0 +1,102 @@
+//! A model whose SQL or settings changed is rebuilt from its inputs' whole history: the
+//! model's hash is kept in its table (a Delta `txn` action, `model:gold.<name>`) and compared
+//! at every run. The rebuild writes chunks of days, logging progress; only its last commit
+//! records the new hash and the inputs' checkpoints, so a rebuild cut short starts again.
+
+use std::collections::BTreeSet;
+
+use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use strata_pipelines::{Lake, TableName, increment, txn_version};
+use tracing::info;
+
+use crate::Result;
+use crate::job::{GoldJob, GoldReport, Whole, expand};
+
+/// Days per commit of a rebuild.
+const REBUILD_CHUNK_DAYS: usize = 31;
+
+impl GoldJob {
+    fn model_app_id(&self) -> String {
+        format!("model:{}", self.name())
+    }
+
+    /// The model's hash as a Delta transaction version: the first 60 bits of its SHA-256.
+    pub fn hash_number(&self) -> i64 {
+        let hex = self.model().hash.get(..15).unwrap_or("0");
+        i64::from_str_radix(hex, 16).unwrap_or(0)
+    }
+
+    /// The model hash recorded in the table, if any.
+    pub(crate) async fn stored_hash(&self, out: &DeltaTable) -> Result<Option<i64>> {
+        let v = txn_version(out, &self.model().table_name(), &self.model_app_id()).await?;
+        Ok(v.and_then(|v| i64::try_from(v).ok()))
+    }
+
+    /// The job's checkpoints for `consumed`, and the model's hash.
+    pub(crate) fn commit_properties(&self, consumed: &[(TableName, u64)]) -> CommitProperties {
+        self.spec()
+            .commit_properties(consumed)
+            .with_application_transaction(Transaction::new(self.model_app_id(), self.hash_number()))
+    }
+
+    /// Recompute every day of the inputs' history into a table that takes the model's
+    /// (possibly new) schema; other tables are untouched.
+    pub(crate) async fn rebuild(
+        &self,
+        lake: &Lake,
+        inputs: &[(TableName, DeltaTable)],
+        out: DeltaTable,
+        mut report: GoldReport,
+    ) -> Result<GoldReport> {
+        let mut days = BTreeSet::new();
+        let mut consumed = Vec::new();
+        for (name, table) in inputs {
+            if let Some(v) = table.version() {
+                consumed.push((name.clone(), v));
+                report.inputs.push((name.to_string(), v));
+            }
+            let all = increment(table, &name.to_string(), None).await?;
+            days.extend(all.partition_values("event_date"));
+        }
+        let days = expand(&days, self.model().lookback_days, true);
+        let list: Vec<String> = days.iter().cloned().collect();
+        let chunks: Vec<&[String]> = list.chunks(REBUILD_CHUNK_DAYS).collect();
+        info!(job = %self.name(), days = list.len(), chunks = chunks.len().max(1),
+              "the model's SQL or settings changed; rebuilding its table from the inputs' history");
+        let mut out = Some(out);
+        let last = chunks.len().saturating_sub(1);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let chunk: BTreeSet<String> = chunk.iter().cloned().collect();
+            let props = if i == last {
+                self.commit_properties(&consumed)
+            } else {
+                CommitProperties::default()
+            };
+            let whole = if i == 0 { Whole::Replace } else { Whole::Days };
+            let (rows, version) = self
+                .write_days(lake, inputs, out.take(), &chunk, props, whole)
+                .await?;
+            report.rows_out += rows;
+            report.output_version = version;
+            out = lake.open(&self.model().table_name()).await?;
+            info!(job = %self.name(), chunk = i + 1, of = chunks.len(), rows, "rebuild progress");
+        }
+        if chunks.is_empty() {
+            let (_, version) = self
+                .write_days(
+                    lake,
+                    inputs,
+                    out,
+                    &BTreeSet::new(),
+                    self.commit_properties(&consumed),
+                    Whole::Replace,
+                )
+                .await?;
+            report.output_version = version;
+        }
+        report.days = list;
+        Ok(report)
+    }
+}

@@ -1,0 +1,103 @@
+//! Pipeline projects: a folder of plain files that declares everything domain-specific — event
+//! types (JSON Schema), Silver tables (TOML), Gold models (SQL) and feature views (TOML). The
+//! engine crates (silver, gold, serve) execute what a [`Project`] declares; none of them names
+//! a domain table, column or event type.
+//!
+//! ```text
+//! my-project/
+//!   strata_project.toml        name, description, feature services
+//!   events/<type>.v<N>.json    one JSON Schema per event type and version
+//!   silver/<table>.toml        event types, typed columns, key or stitching, expectations
+//!   gold/<model>.sql           one SELECT per model, its settings in a leading /* TOML */ block
+//!   features/<view>.toml       entity, source table, timestamp, TTL, features
+//! ```
+//!
+//! The format reference is docs/projects.md.
+
+mod builtin;
+mod check;
+mod error;
+mod files;
+mod gold;
+mod lineage;
+mod load;
+mod silver;
+mod views;
+
+pub use builtin::builtin;
+pub use check::plan_models;
+pub use error::{Error, Problem, Result};
+pub use gold::GoldModel;
+pub use lineage::table_references;
+pub use silver::{Column, Kind, SilverTable, Stitch, StitchColumn};
+pub use views::{FeatureService, FeatureView};
+
+use std::path::Path;
+
+use strata_pipelines::TableName;
+
+/// One event type's JSON Schema, version `version`.
+#[derive(Debug, Clone)]
+pub struct EventSchema {
+    pub event_type: String,
+    pub version: u32,
+    /// Where it was declared (`events/<type>.v<N>.json`).
+    pub file: String,
+    pub schema: serde_json::Value,
+}
+
+/// A loaded and checked project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub description: String,
+    /// The folder it was loaded from, or `built-in`.
+    pub source: String,
+    pub events: Vec<EventSchema>,
+    pub silver: Vec<SilverTable>,
+    /// Gold models in dependency order (a model after every model it reads).
+    pub gold: Vec<GoldModel>,
+    pub views: Vec<FeatureView>,
+    pub services: Vec<FeatureService>,
+}
+
+impl Project {
+    /// Load and check the project in `dir`; every problem found is reported at once.
+    pub fn load(dir: &Path) -> Result<Self> {
+        load::from_dir(dir)
+    }
+
+    /// The event type names, sorted.
+    pub fn event_types(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.events.iter().map(|e| e.event_type.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The schema catalog of every declared event type and version.
+    pub fn schema_catalog(&self) -> strata_schemas::SchemaCatalog {
+        let mut c = strata_schemas::SchemaCatalog::default();
+        for e in &self.events {
+            c.insert(&e.event_type, e.version, e.schema.clone());
+        }
+        c
+    }
+
+    pub fn silver_table(&self, name: &str) -> Option<&SilverTable> {
+        self.silver.iter().find(|t| t.name == name)
+    }
+
+    pub fn gold_model(&self, name: &str) -> Option<&GoldModel> {
+        self.gold.iter().find(|m| m.name == name)
+    }
+
+    /// Every table the project produces (Silver, then Gold).
+    pub fn tables(&self) -> Vec<TableName> {
+        self.silver
+            .iter()
+            .map(SilverTable::table_name)
+            .chain(self.gold.iter().map(GoldModel::table_name))
+            .collect()
+    }
+}
