@@ -1,6 +1,14 @@
 """Static check of the Kubernetes manifests in deploy/k8s (no cluster needed).
 
-usage: check_k8s.py DIR     prints {"errors": [...], "deployments": [{"name", "args"}], "config": PATH}
+usage: check_k8s.py DIR     prints {"errors": [...], "deployments": [{"name", "args"}], "config": PATH,
+                                    "rendered": [KIND/NAME, ...], "validated_against": VERSION}
+
+Renders the kustomization as `kubectl apply -k` would for the transformers it uses (namespace,
+common labels, image names, the config map generated from strata.toml with its content-hash
+suffix and the references to it), then validates every rendered object against the Kubernetes
+OpenAPI schemas (kubernetes-validate, strict: unknown fields are errors) of the oldest
+Kubernetes minor version we support. ServiceMonitor (a Prometheus Operator CRD, whose schema
+that package does not carry) is checked field by field below.
 
 Checks that the kustomization lists every manifest and generates the config the pods load;
 that every Deployment runs the `strata` image as non-root with a read-only root filesystem,
@@ -9,12 +17,17 @@ volume mount has its volume and every Service targets a port its pods declare; t
 ServiceMonitor scrapes every pod that exports metrics; and that the
 ports and file paths in strata.toml are the ones the pods expose and mount.
 """
+import copy
+import hashlib
 import json
 import sys
 import tomllib
 from pathlib import Path
 
+import kubernetes_validate
 import yaml
+
+KUBERNETES = "1.29"
 
 root = Path(sys.argv[1])
 errors = []
@@ -118,4 +131,60 @@ for m in (d for d in docs if d["kind"] == "ServiceMonitor"):
         if annotated and d["metadata"]["labels"]["app.kubernetes.io/name"] not in scraped:
             errors.append(f"servicemonitor {m['metadata']['name']} misses {d['metadata']['name']}")
 
-print(json.dumps({"errors": errors, "deployments": out, "config": str(config_path)}))
+
+
+def render():
+    """The kustomization's output: the resources with its transformers applied."""
+    objs = [copy.deepcopy(d) for d in docs]
+    for g in kust.get("configMapGenerator", []):
+        data = {f: (root / f).read_text() for f in g.get("files", [])}
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+        objs.append({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": f"{g['name']}-{digest}"}, "data": data})
+    generated_names = {g["name"]: o["metadata"]["name"] for g, o in
+                       zip(kust.get("configMapGenerator", []), objs[len(docs):])}
+    images = {i["name"]: f"{i['newName']}:{i['newTag']}" for i in kust.get("images", [])}
+    pairs = {k: v for l in kust.get("labels", []) for k, v in l["pairs"].items()}
+    for o in objs:
+        meta = o.setdefault("metadata", {})
+        if o["kind"] != "Namespace" and kust.get("namespace"):
+            meta["namespace"] = kust["namespace"]
+        meta.setdefault("labels", {}).update(pairs)
+        pod = o.get("spec", {}).get("template", {}).get("spec") if o["kind"] == "Deployment" else None
+        if pod:
+            o["spec"]["template"]["metadata"].setdefault("labels", {}).update(pairs)
+            for c in pod.get("containers", []) + pod.get("initContainers", []):
+                c["image"] = images.get(c["image"], c["image"])
+            for v in pod.get("volumes", []):
+                cm = v.get("configMap")
+                if cm and cm["name"] in generated_names:
+                    cm["name"] = generated_names[cm["name"]]
+    return objs
+
+
+rendered = render()
+for o in rendered:
+    name = f"{o['kind']}/{o['metadata']['name']}"
+    if o["kind"] == "ServiceMonitor":
+        continue
+    try:
+        kubernetes_validate.validate(o, KUBERNETES, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        where = "/".join(str(p) for p in e.path)
+        errors.append(f"{name}: {where}: {e.message} (Kubernetes {KUBERNETES} schema)")
+    except kubernetes_validate.SchemaNotFoundError:
+        errors.append(f"{name}: no Kubernetes {KUBERNETES} schema for {o['apiVersion']} {o['kind']}")
+for o in rendered:
+    if o["kind"] == "Deployment":
+        for c in o["spec"]["template"]["spec"]["containers"]:
+            if c["image"] in image_names:
+                errors.append(f"Deployment/{o['metadata']['name']}: image {c['image']} not rewritten")
+        for v in o["spec"]["template"]["spec"].get("volumes", []):
+            cm = v.get("configMap", {}).get("name")
+            if cm and cm not in {x["metadata"]["name"] for x in rendered if x["kind"] == "ConfigMap"} \
+                    and not cm.startswith("strata-"):
+                errors.append(f"Deployment/{o['metadata']['name']}: config map {cm} is not generated")
+
+print(json.dumps({"errors": errors, "deployments": out, "config": str(config_path),
+                  "rendered": [f"{o['kind']}/{o['metadata']['name']}" for o in rendered],
+                  "validated_against": KUBERNETES}))

@@ -176,7 +176,8 @@ impl GoldJob {
         }
         let out = lake.open(&self.table.table_name()).await?;
         if let Some(o) = &out
-            && self.stored_hash(o).await? != Some(self.hash_number())
+            && let Some(stored) = self.stored_hash(o).await?
+            && stored != self.hash_number()
         {
             return self.rebuild(lake, &inputs, o.clone(), report).await;
         }

@@ -1,6 +1,6 @@
 //! A model whose SQL or settings changed is rebuilt from its inputs' whole history: the
 //! model's hash is kept in its table (a Delta `txn` action, `model:gold.<name>`) and compared
-//! at every run. The rebuild writes chunks of days, logging progress; only its last commit
+//! at every run (a table written before hashes were kept adopts the current one). The rebuild writes chunks of days, logging progress; only its last commit
 //! records the new hash and the inputs' checkpoints, so a rebuild cut short starts again.
 
 use std::collections::BTreeSet;
@@ -22,10 +22,9 @@ impl GoldJob {
         format!("model:{}", self.name())
     }
 
-    /// The model's hash as a Delta transaction version: the first 60 bits of its SHA-256.
+    /// The model's hash as a Delta transaction version.
     pub fn hash_number(&self) -> i64 {
-        let hex = self.model().hash.get(..15).unwrap_or("0");
-        i64::from_str_radix(hex, 16).unwrap_or(0)
+        strata_project::hash_version(&self.model().hash)
     }
 
     /// The model hash recorded in the table, if any.

@@ -36,6 +36,12 @@ use std::path::Path;
 
 use strata_pipelines::TableName;
 
+/// A declaration's hash as a Delta `txn` version (the first 60 bits of its hex SHA-256): jobs
+/// record it in their table and rebuild the table when it changes.
+pub fn hash_version(hex: &str) -> i64 {
+    i64::from_str_radix(hex.get(..15).unwrap_or("0"), 16).unwrap_or(0)
+}
+
 /// One event type's JSON Schema, version `version`.
 #[derive(Debug, Clone)]
 pub struct EventSchema {

@@ -270,6 +270,7 @@ fn silver(stem: &str, path: &str, text: &str) -> Parsed<SilverTable> {
             .iter()
             .map(files::ExpectFile::expectation)
             .collect(),
+        hash: sha256_hex(text),
     })
 }
 
@@ -329,10 +330,7 @@ fn model(stem: &str, path: &str, text: &str) -> Parsed<GoldModel> {
         return Err((None, "no SQL after the settings block".into()));
     }
     let inputs = crate::lineage::table_references(&sql).map_err(|m| (None, m))?;
-    let hash = Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = sha256_hex(text);
     Ok(GoldModel {
         name: stem.to_string(),
         file: path.to_string(),
@@ -347,6 +345,13 @@ fn model(stem: &str, path: &str, text: &str) -> Parsed<GoldModel> {
             .collect(),
         hash,
     })
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn view(stem: &str, path: &str, text: &str) -> Parsed<FeatureView> {

@@ -89,6 +89,8 @@ pub struct SilverTable {
     pub stitch: Option<Stitch>,
     /// Declared expectations (the key's uniqueness is added by [`SilverTable::expectations`]).
     pub declared: Vec<Expectation>,
+    /// Hex SHA-256 of the declaration: a change means the table is rebuilt from Bronze.
+    pub hash: String,
 }
 
 fn ts() -> DataType {

@@ -11,6 +11,7 @@ use deltalake::datafusion::prelude::{
     DataFrame, Expr, ParquetReadOptions, SessionContext, col, lit,
 };
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use strata_bronze::{events_table, replayed_table};
 use strata_pipelines::{Lake, increment};
@@ -70,6 +71,10 @@ impl SilverJob {
 
     pub fn expectations(&self) -> &[Expectation] {
         &self.expectations
+    }
+
+    pub fn table(&self) -> &SilverTable {
+        &self.table
     }
 
     /// Check rows about to be written; `None` when an expectation stops the job.
@@ -200,6 +205,17 @@ impl SilverJob {
         days: &BTreeSet<String>,
         props: CommitProperties,
     ) -> Result<Recomputed> {
+        self.rewrite(lake, Some(days), props).await
+    }
+
+    /// Rebuild the days `days` (`None`: the whole table, in the declared schema) from all of
+    /// Bronze, in one commit carrying `props`.
+    pub(crate) async fn rewrite(
+        &self,
+        lake: &Lake,
+        days: Option<&BTreeSet<String>>,
+        props: CommitProperties,
+    ) -> Result<Recomputed> {
         let mut done = Recomputed::default();
         let Some(bronze) = lake.open(&events_table()).await? else {
             return Ok(done);
@@ -223,10 +239,10 @@ impl SilverJob {
                 .map_err(|e| self.query(e))?;
             source = source.union(more).map_err(|e| self.query(e))?;
         }
-        let list = day_list(days);
+        let list = days.map(day_list);
         // Sessions are stitched from all their events, which may lie on other days; events
         // are read from the days' time range only (file statistics prune the rest).
-        let filter = match (&self.table.stitch, day_range(days)) {
+        let filter = match (&self.table.stitch, days.and_then(day_range)) {
             (None, Some((from, to))) => {
                 let at = |us| {
                     lit(ScalarValue::TimestampMicrosecond(
@@ -244,12 +260,16 @@ impl SilverJob {
         };
         let (rows_in, decoded, untyped) = self.read_bronze(source, filter).await?;
         done.rows_in = rows_in;
-        // The stored schema, including columns added by newer event versions.
-        let schema = out
-            .table_provider()
-            .await
-            .map_err(|e| self.query(e))?
-            .schema();
+        // The stored schema, including columns added by newer event versions; a whole rewrite
+        // takes the declared one.
+        let schema = match days {
+            Some(_) => out
+                .table_provider()
+                .await
+                .map_err(|e| self.query(e))?
+                .schema(),
+            None => self.table.schema(),
+        };
         let batches = if decoded.is_empty() {
             Vec::new()
         } else {
@@ -257,16 +277,19 @@ impl SilverJob {
             ctx.register_table("src", src.into_view())
                 .map_err(|e| self.query(e))?;
             let df = self.refine(&ctx).await?;
-            ctx.register_table("refined", df.into_view())
-                .map_err(|e| self.query(e))?;
-            ctx.sql(&format!(
-                "SELECT * FROM refined WHERE event_date IN ({list})"
-            ))
-            .await
-            .map_err(|e| self.query(e))?
-            .collect()
-            .await
-            .map_err(|e| self.query(e))?
+            let df = match &list {
+                Some(list) => {
+                    ctx.register_table("refined", df.into_view())
+                        .map_err(|e| self.query(e))?;
+                    ctx.sql(&format!(
+                        "SELECT * FROM refined WHERE event_date IN ({list})"
+                    ))
+                    .await
+                    .map_err(|e| self.query(e))?
+                }
+                None => df,
+            };
+            df.collect().await.map_err(|e| self.query(e))?
         };
         let batches = conform(&batches, &schema).map_err(|e| Error::Arrow {
             job: self.name(),
@@ -282,10 +305,12 @@ impl SilverJob {
             Some(_) => batches,
             None => vec![RecordBatch::new_empty(plain(&schema))],
         };
-        let written = out
-            .write(batches)
-            .with_save_mode(SaveMode::Overwrite)
-            .with_replace_where(format!("event_date IN ({list})"))
+        let write = out.write(batches).with_save_mode(SaveMode::Overwrite);
+        let write = match &list {
+            Some(list) => write.with_replace_where(format!("event_date IN ({list})")),
+            None => write.with_schema_mode(SchemaMode::Overwrite),
+        };
+        let written = write
             .with_partition_columns(["event_date"])
             .with_commit_properties(props)
             .await;
@@ -317,6 +342,12 @@ impl SilverJob {
             .await?;
         let spec = self.spec();
         report.checkpoint = spec.checkpoint(&out, &events_table()).await?;
+        if report.checkpoint.is_some()
+            && let Some(stored) = self.stored_hash(&out).await?
+            && stored != self.hash_number()
+        {
+            return self.rebuild(lake, &bronze, report).await;
+        }
         report.input_version = bronze.version();
         // Both Bronze tables: the log as received, and quarantined records replayed later.
         let replayed = lake.open(&replayed_table()).await?;
@@ -365,7 +396,7 @@ impl SilverJob {
             decoded = batches;
         }
 
-        let txn = spec.commit_properties(&consumed);
+        let txn = self.commit_properties(&consumed);
 
         let before = out.version();
         let checkpoint_only = |out: deltalake::DeltaTable, txn: CommitProperties| {

@@ -13,6 +13,7 @@ pub mod days;
 pub mod decode;
 pub mod error;
 pub mod job;
+mod rebuild;
 
 pub use days::{conform, day_list};
 pub use decode::{Untyped, UntypedColumn};

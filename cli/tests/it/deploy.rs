@@ -24,6 +24,22 @@ fn kubernetes_manifests_pass_the_static_check_and_run_real_commands() {
     assert_eq!(v["errors"], serde_json::json!([]), "{v}");
     let deployments = v["deployments"].as_array().unwrap();
     assert_eq!(deployments.len(), 4, "{v}");
+    // Rendered as `kubectl apply -k` would and valid against the Kubernetes schemas: the
+    // manifests plus the config map generated from strata.toml.
+    let rendered: Vec<&str> = v["rendered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        rendered
+            .iter()
+            .any(|r| r.starts_with("ConfigMap/strata-config-")),
+        "{v}"
+    );
+    assert!(rendered.len() >= 11, "{v}");
+    assert_eq!(v["validated_against"], "1.29", "{v}");
     // The configuration the pods load is a valid one (every key known, every value valid);
     // `lineage` loads it and builds the job graph without touching a lake or a broker.
     let config = v["config"].as_str().unwrap();

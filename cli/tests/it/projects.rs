@@ -525,6 +525,28 @@ fn a_project_changes_on_a_live_lake() {
         env.count("SELECT count(DISTINCT event_date) FROM gold.vehicle_daily")
     );
 
+    // A column added to a Silver table: the table is rebuilt from Bronze, so rows that
+    // arrived before the change have it too; Gold reading it recomputes to the same values.
+    let alerts_before =
+        env.sql("SELECT event_date, vehicle_id, alerts FROM gold.vehicle_daily ORDER BY 1, 2");
+    edit(
+        &project,
+        "silver/alerts.toml",
+        "severity = \"string\"",
+        "severity = \"string\"\ngateway = { type = \"string\", path = \"source\" }",
+    );
+    succeed(with(&["run", "--once"]));
+    assert_eq!(
+        env.count("SELECT count(*) FROM silver.alerts WHERE gateway IS NULL"),
+        0
+    );
+    assert_eq!(env.count("SELECT count(*) FROM silver.alerts WHERE gateway = 'fleet-gateway'"),
+               env.count("SELECT count(DISTINCT event_id) FROM bronze.events WHERE valid AND event_type = 'vehicle.alert'"));
+    assert_eq!(
+        env.sql("SELECT event_date, vehicle_id, alerts FROM gold.vehicle_daily ORDER BY 1, 2"),
+        alerts_before
+    );
+
     // A new model builds from its inputs' history.
     std::fs::write(
         project.join("gold/depot_daily.sql"),
