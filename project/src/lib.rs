@@ -21,14 +21,15 @@ mod files;
 mod gold;
 mod lineage;
 mod load;
+mod plan;
 mod silver;
 mod views;
 
 pub use builtin::builtin;
-pub use check::plan_models;
 pub use error::{Error, Problem, Result};
 pub use gold::GoldModel;
 pub use lineage::table_references;
+pub use plan::plan_models;
 pub use silver::{Column, Kind, SilverTable, Stitch, StitchColumn};
 pub use views::{FeatureService, FeatureView};
 

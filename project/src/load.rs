@@ -97,6 +97,25 @@ pub fn parse(source: &str, files: &Files) -> Result<Project> {
             problem(line, message);
         }
     }
+    manifest_into(&mut project, manifest, &mut problems);
+    crate::check::check(&mut project, files, &mut problems);
+    if problems.is_empty() {
+        Ok(project)
+    } else {
+        Err(Error::Invalid {
+            source_dir: source.to_string(),
+            problems,
+        })
+    }
+}
+
+/// The manifest's name, description and feature services; a missing manifest is a problem
+/// unless the files already had some (then it may be one of them).
+fn manifest_into(
+    project: &mut Project,
+    manifest: Option<(ProjectFile, &String)>,
+    problems: &mut Vec<Problem>,
+) {
     match manifest {
         Some((m, text)) => {
             project.name = m.name;
@@ -126,15 +145,6 @@ pub fn parse(source: &str, files: &Files) -> Result<Project> {
             "missing: every project has one, with at least `name = \"...\"`",
         )),
         None => {}
-    }
-    crate::check::check(&mut project, files, &mut problems);
-    if problems.is_empty() {
-        Ok(project)
-    } else {
-        Err(Error::Invalid {
-            source_dir: source.to_string(),
-            problems,
-        })
     }
 }
 

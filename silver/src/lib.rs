@@ -14,6 +14,7 @@ pub mod decode;
 pub mod error;
 pub mod job;
 mod rebuild;
+mod recompute;
 
 pub use days::{conform, day_list};
 pub use decode::{Untyped, UntypedColumn};

@@ -260,18 +260,6 @@ impl Env {
         (g("n"), g("d"), g("v"))
     }
 
-    /// Poll until bronze.events holds `n` rows.
-    pub fn wait_for_rows(&self, n: u64, timeout: Duration) -> (u64, u64, u64) {
-        let t0 = Instant::now();
-        loop {
-            let c = self.bronze_counts();
-            if c.0 >= n || t0.elapsed() > timeout {
-                return c;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-
     /// The latest committed version of bronze.events (`None` before its first commit), read
     /// from the log listing: cheap enough to poll.
     pub fn bronze_version(&self) -> Option<u64> {

@@ -16,6 +16,7 @@ mod http_limits;
 mod ingest;
 mod kafka_security;
 mod orchestrate;
+mod project_check;
 mod projects;
 mod refine;
 mod registry;

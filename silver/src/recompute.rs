@@ -1,0 +1,148 @@
+//! Rewriting a Silver table's days (a backfill) or the whole table (a changed declaration)
+//! from all of Bronze, in one commit.
+
+use std::collections::BTreeSet;
+
+use deltalake::DeltaTableError;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::datafusion::common::ScalarValue;
+use deltalake::datafusion::prelude::{SessionContext, col, lit};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::SaveMode;
+use strata_bronze::{events_table, replayed_table};
+use strata_pipelines::Lake;
+
+use crate::days::{conform, day_list, day_range, plain};
+use crate::job::{Recomputed, SilverJob};
+use crate::{Error, Result};
+
+impl SilverJob {
+    /// Rebuild the given days (`YYYY-MM-DD`) from all of Bronze, replacing those partitions in
+    /// one commit carrying `props` (a backfill's progress marker). The job's own checkpoint is
+    /// untouched: its next increment merges into the rebuilt rows as into any others.
+    pub async fn recompute(
+        &self,
+        lake: &Lake,
+        days: &BTreeSet<String>,
+        props: CommitProperties,
+    ) -> Result<Recomputed> {
+        self.rewrite(lake, Some(days), props).await
+    }
+
+    /// Rebuild the days `days` (`None`: the whole table, in the declared schema) from all of
+    /// Bronze, in one commit carrying `props`.
+    pub(crate) async fn rewrite(
+        &self,
+        lake: &Lake,
+        days: Option<&BTreeSet<String>>,
+        props: CommitProperties,
+    ) -> Result<Recomputed> {
+        let mut done = Recomputed::default();
+        let Some(bronze) = lake.open(&events_table()).await? else {
+            return Ok(done);
+        };
+        let out = lake
+            .ensure_table(
+                &self.table().table_name(),
+                self.table().schema(),
+                &["event_date"],
+            )
+            .await?;
+        let ctx = SessionContext::new();
+        let provider = bronze.table_provider().await.map_err(|e| self.query(e))?;
+        bronze
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| self.delta(e))?;
+        let mut source = ctx.read_table(provider).map_err(|e| self.query(e))?;
+        if let Some(replayed) = lake.open(&replayed_table()).await? {
+            let more = ctx
+                .read_table(replayed.table_provider().await.map_err(|e| self.query(e))?)
+                .map_err(|e| self.query(e))?;
+            source = source.union(more).map_err(|e| self.query(e))?;
+        }
+        let list = days.map(day_list);
+        // Sessions are stitched from all their events, which may lie on other days; events
+        // are read from the days' time range only (file statistics prune the rest).
+        let filter = match (&self.table().stitch, days.and_then(day_range)) {
+            (None, Some((from, to))) => {
+                let at = |us| {
+                    lit(ScalarValue::TimestampMicrosecond(
+                        Some(us),
+                        Some("UTC".into()),
+                    ))
+                };
+                Some(
+                    col("occurred_at")
+                        .gt_eq(at(from))
+                        .and(col("occurred_at").lt(at(to))),
+                )
+            }
+            _ => None,
+        };
+        let (rows_in, decoded, untyped) = self.read_bronze(source, filter).await?;
+        done.rows_in = rows_in;
+        // The stored schema, including columns added by newer event versions; a whole rewrite
+        // takes the declared one.
+        let schema = match days {
+            Some(_) => out
+                .table_provider()
+                .await
+                .map_err(|e| self.query(e))?
+                .schema(),
+            None => self.table().schema(),
+        };
+        let batches = if decoded.is_empty() {
+            Vec::new()
+        } else {
+            let src = ctx.read_batches(decoded).map_err(|e| self.query(e))?;
+            ctx.register_table("src", src.into_view())
+                .map_err(|e| self.query(e))?;
+            let df = self.refine(&ctx).await?;
+            let df = match &list {
+                Some(list) => {
+                    ctx.register_table("refined", df.into_view())
+                        .map_err(|e| self.query(e))?;
+                    ctx.sql(&format!(
+                        "SELECT * FROM refined WHERE event_date IN ({list})"
+                    ))
+                    .await
+                    .map_err(|e| self.query(e))?
+                }
+                None => df,
+            };
+            df.collect().await.map_err(|e| self.query(e))?
+        };
+        let batches = conform(&batches, &schema).map_err(|e| Error::Arrow {
+            job: self.name(),
+            source: Box::new(e),
+        })?;
+        let batches = self
+            .enforce(lake, &ctx, plain(&schema), batches, &untyped)
+            .await?;
+        done.untyped = untyped;
+        done.rows_out = batches.iter().map(RecordBatch::num_rows).sum();
+        // No rows for these days: the overwrite still removes what they held.
+        let batches = match batches.first() {
+            Some(_) => batches,
+            None => vec![RecordBatch::new_empty(plain(&schema))],
+        };
+        let write = out.write(batches).with_save_mode(SaveMode::Overwrite);
+        let write = match &list {
+            Some(list) => write.with_replace_where(format!("event_date IN ({list})")),
+            None => write.with_schema_mode(SchemaMode::Overwrite),
+        };
+        let written = write
+            .with_partition_columns(["event_date"])
+            .with_commit_properties(props)
+            .await;
+        match written {
+            Ok(t) => {
+                done.output_version = t.version();
+                Ok(done)
+            }
+            Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),
+            Err(e) => Err(self.delta(e)),
+        }
+    }
+}
