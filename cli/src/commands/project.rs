@@ -31,6 +31,10 @@ pub fn run(cmd: ProjectCommand, config: &crate::config::Config) -> Result<()> {
     let project = super::load_project(args.dir.or(configured).as_deref())?;
     if show {
         print!("{}", describe(&project));
+        // The job graph the scheduler runs: Bronze -> Silver -> Gold, with `after` edges.
+        let jobs = strata_orchestration::platform_jobs(&project);
+        let dag = strata_orchestration::Dag::new(jobs.iter().map(|j| j.spec()).collect())?;
+        print!("\njob graph:\n{}", dag.text());
     } else {
         println!(
             "project {} ({}) is valid: {} event types, {} Silver tables, {} Gold models, {} feature views",

@@ -100,6 +100,15 @@ fn the_fleet_project_runs_end_to_end_and_matches_duckdb() {
         c.arg("--project").arg(&project).args(args);
         c
     };
+    let shown = succeed(with_project(&["project", "show"]));
+    for line in [
+        "silver.trips <- trip.started, trip.ended (stitched on trip_id",
+        "gold.vehicle_features <- gold.vehicle_daily (grain event_date, vehicle_id; reads 27 days back)",
+        "job graph:\nbronze.events (source)",
+        "gold.fleet_daily <- gold.vehicle_daily",
+    ] {
+        assert!(shown.contains(line), "'{line}' not in:\n{shown}");
+    }
     let produced =
         succeed(with_project(&["produce", "--key", "vehicle_id", "--partitions", "2"]).arg(&file));
     assert!(
