@@ -176,8 +176,11 @@ impl GoldJob {
         }
         let out = lake.open(&self.table.table_name()).await?;
         if let Some(o) = &out
-            && let Some(stored) = self.stored_hash(o).await?
-            && stored != self.hash_number()
+            && let Some(stored) = self
+                .declaration()
+                .stored(o, &self.table.table_name())
+                .await?
+            && stored != self.declaration().version
         {
             return self.rebuild(lake, &inputs, o.clone(), report).await;
         }

@@ -6,9 +6,8 @@
 use std::collections::BTreeSet;
 
 use deltalake::DeltaTable;
-use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
-use strata_pipelines::{Lake, TableName, increment, txn_version};
+use strata_pipelines::{Declaration, Lake, TableName, increment};
 use tracing::info;
 
 use crate::Result;
@@ -18,26 +17,14 @@ use crate::job::{GoldJob, GoldReport, Whole, expand};
 const REBUILD_CHUNK_DAYS: usize = 31;
 
 impl GoldJob {
-    fn model_app_id(&self) -> String {
-        format!("model:{}", self.name())
-    }
-
-    /// The model's hash as a Delta transaction version.
-    pub fn hash_number(&self) -> i64 {
-        strata_project::hash_version(&self.model().hash)
-    }
-
-    /// The model hash recorded in the table, if any.
-    pub(crate) async fn stored_hash(&self, out: &DeltaTable) -> Result<Option<i64>> {
-        let v = txn_version(out, &self.model().table_name(), &self.model_app_id()).await?;
-        Ok(v.and_then(|v| i64::try_from(v).ok()))
+    /// The model's hash, as kept in its table.
+    pub fn declaration(&self) -> Declaration {
+        Declaration::new("model", &self.name(), &self.model().hash)
     }
 
     /// The job's checkpoints for `consumed`, and the model's hash.
     pub(crate) fn commit_properties(&self, consumed: &[(TableName, u64)]) -> CommitProperties {
-        self.spec()
-            .commit_properties(consumed)
-            .with_application_transaction(Transaction::new(self.model_app_id(), self.hash_number()))
+        self.declaration().commit_properties(&self.spec(), consumed)
     }
 
     /// Recompute every day of the inputs' history into a table that takes the model's

@@ -109,6 +109,41 @@ impl JobSpec {
     }
 }
 
+/// What a job's output was built from (a Silver table's declaration, a Gold model's file),
+/// hashed and kept in the output table as a Delta `txn` action, so the job notices a change
+/// and rebuilds. The version is the first 60 bits of the hex SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declaration {
+    pub app_id: String,
+    pub version: i64,
+}
+
+impl Declaration {
+    /// `kind` names what is hashed (`table`, `model`), `job` the job, `hex` the SHA-256.
+    pub fn new(kind: &str, job: &str, hex: &str) -> Self {
+        Self {
+            app_id: format!("{kind}:{job}"),
+            version: i64::from_str_radix(hex.get(..15).unwrap_or("0"), 16).unwrap_or(0),
+        }
+    }
+
+    /// The hash recorded in `table` (named `name`), if any.
+    pub async fn stored(&self, table: &DeltaTable, name: &TableName) -> Result<Option<i64>> {
+        let v = txn_version(table, name, &self.app_id).await?;
+        Ok(v.and_then(|v| i64::try_from(v).ok()))
+    }
+
+    /// `spec`'s checkpoints for `consumed`, and this hash.
+    pub fn commit_properties(
+        &self,
+        spec: &JobSpec,
+        consumed: &[(TableName, u64)],
+    ) -> CommitProperties {
+        spec.commit_properties(consumed)
+            .with_application_transaction(Transaction::new(self.app_id.clone(), self.version))
+    }
+}
+
 /// The version of the `txn` action `app_id` in `table` (a job's checkpoint, a backfill's
 /// progress), if any.
 pub async fn txn_version(

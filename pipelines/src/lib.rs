@@ -21,6 +21,6 @@ pub use auth::BearerTokens;
 pub use changes::{AddedFile, Increment, increment};
 pub use deltalake;
 pub use error::{Error, Result};
-pub use job::{JobSpec, JobSpecBuilder, txn_version};
+pub use job::{Declaration, JobSpec, JobSpecBuilder, txn_version};
 pub use lake::{Lake, TableName, TableVersions};
 pub use session::SessionBuilder;

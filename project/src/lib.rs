@@ -29,19 +29,12 @@ pub use builtin::builtin;
 pub use error::{Error, Problem, Result};
 pub use gold::GoldModel;
 pub use lineage::table_references;
-pub use plan::plan_models;
 pub use silver::{Column, Kind, SilverTable, Stitch, StitchColumn};
 pub use views::{FeatureService, FeatureView};
 
 use std::path::Path;
 
 use strata_pipelines::TableName;
-
-/// A declaration's hash as a Delta `txn` version (the first 60 bits of its hex SHA-256): jobs
-/// record it in their table and rebuild the table when it changes.
-pub fn hash_version(hex: &str) -> i64 {
-    i64::from_str_radix(hex.get(..15).unwrap_or("0"), 16).unwrap_or(0)
-}
 
 /// One event type's JSON Schema, version `version`.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use crate::Project;
 /// Plan every Gold model over empty tables of the Silver schemas, in dependency order; the
 /// output schemas of every table the project produces. Planning checks names, types and
 /// functions without data.
-pub fn plan_models(
+pub(crate) fn plan_models(
     project: &Project,
     at: &mut impl FnMut(&str, &str, String),
 ) -> BTreeMap<TableName, SchemaRef> {

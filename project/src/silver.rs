@@ -30,15 +30,6 @@ impl Kind {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Str => "string",
-            Kind::Int => "int",
-            Kind::Float => "float",
-            Kind::Bool => "bool",
-        }
-    }
-
     pub fn data_type(self) -> DataType {
         match self {
             Kind::Str => DataType::Utf8,

@@ -20,14 +20,6 @@ impl SchemaCatalog {
         self.schemas.get(&(event_type.to_string(), version))
     }
 
-    /// Whether any version of `event_type` is known.
-    pub fn knows(&self, event_type: &str) -> bool {
-        self.schemas
-            .range((event_type.to_string(), 0)..)
-            .next()
-            .is_some_and(|((t, _), _)| t == event_type)
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = ((&str, u32), &Value)> {
         self.schemas.iter().map(|((t, v), s)| ((t.as_str(), *v), s))
     }
@@ -39,13 +31,6 @@ impl SchemaCatalog {
             .filter(|(t, _)| t == event_type)
             .map(|(_, v)| *v)
             .collect()
-    }
-
-    /// Known event type names, sorted.
-    pub fn event_types(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.schemas.keys().map(|(t, _)| t.as_str()).collect();
-        out.dedup();
-        out
     }
 }
 
@@ -60,7 +45,7 @@ mod tests {
         c.insert("a.b", 1, Value::Null);
         c.insert("a.c", 1, Value::Null);
         assert_eq!(c.versions("a.b"), [1, 2]);
-        assert!(c.knows("a.c") && !c.knows("a") && !c.knows("a.d"));
-        assert_eq!(c.event_types(), ["a.b", "a.c"]);
+        assert_eq!(c.versions("a.c"), [1]);
+        assert!(c.versions("a").is_empty());
     }
 }

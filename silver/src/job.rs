@@ -211,8 +211,11 @@ impl SilverJob {
         let spec = self.spec();
         report.checkpoint = spec.checkpoint(&out, &events_table()).await?;
         if report.checkpoint.is_some()
-            && let Some(stored) = self.stored_hash(&out).await?
-            && stored != self.hash_number()
+            && let Some(stored) = self
+                .declaration()
+                .stored(&out, &self.table.table_name())
+                .await?
+            && stored != self.declaration().version
         {
             return self.rebuild(lake, &bronze, report).await;
         }

@@ -5,38 +5,23 @@
 //! kept adopts the current one.
 
 use deltalake::DeltaTable;
-use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use strata_bronze::{events_table, replayed_table};
-use strata_pipelines::{Lake, TableName, txn_version};
+use strata_pipelines::{Declaration, Lake, TableName};
 use tracing::info;
 
 use crate::Result;
 use crate::job::{RunReport, SilverJob};
 
 impl SilverJob {
-    fn declaration_app_id(&self) -> String {
-        format!("table:{}", self.name())
-    }
-
-    /// The declaration's hash as a Delta transaction version.
-    pub fn hash_number(&self) -> i64 {
-        strata_project::hash_version(&self.table().hash)
-    }
-
-    pub(crate) async fn stored_hash(&self, out: &DeltaTable) -> Result<Option<i64>> {
-        let v = txn_version(out, &self.table().table_name(), &self.declaration_app_id()).await?;
-        Ok(v.and_then(|v| i64::try_from(v).ok()))
+    /// The table's declaration hash, as kept in the table.
+    pub fn declaration(&self) -> Declaration {
+        Declaration::new("table", &self.name(), &self.table().hash)
     }
 
     /// The job's checkpoints for `consumed`, and the declaration's hash.
     pub(crate) fn commit_properties(&self, consumed: &[(TableName, u64)]) -> CommitProperties {
-        self.spec()
-            .commit_properties(consumed)
-            .with_application_transaction(Transaction::new(
-                self.declaration_app_id(),
-                self.hash_number(),
-            ))
+        self.declaration().commit_properties(&self.spec(), consumed)
     }
 
     /// Rewrite the whole table from both Bronze tables at their current versions.
