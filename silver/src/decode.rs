@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::scan::{Found, Paths, scan};
 use deltalake::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanBuilder, Date32Builder, Float64Builder,
     Int64Builder, RecordBatch, StringArray, StringBuilder,
@@ -12,7 +13,6 @@ use deltalake::arrow::datatypes::{
     DataType, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
 use deltalake::arrow::error::ArrowError;
-use serde_json::Value;
 
 use strata_project::{Kind, SilverTable};
 
@@ -48,17 +48,39 @@ enum Builder {
 
 /// An integer column's value: JSON integers, and floats with no fraction (`-0.0`, `3.0`,
 /// which JSON Schema's `integer` admits) within range.
-fn as_int(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| {
-        let f = v.as_f64()?;
-        // 2^63 is the first float past i64::MAX; -2^63 is i64::MIN.
-        let limit = 2f64.powi(63);
-        (f.fract() == 0.0 && (-limit..limit).contains(&f)).then_some(f as i64)
-    })
+fn as_int(v: &Found) -> Option<i64> {
+    match v {
+        Found::Int(i) => Some(*i),
+        Found::Float(f) => {
+            // 2^63 is the first float past i64::MAX; -2^63 is i64::MIN.
+            let limit = 2f64.powi(63);
+            (f.fract() == 0.0 && (-limit..limit).contains(f)).then_some(*f as i64)
+        }
+        _ => None,
+    }
 }
 
-fn lookup<'a>(doc: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(doc, |v, k| v.get(k))
+fn as_str<'a>(v: &'a Found<'a>) -> Option<&'a str> {
+    match v {
+        Found::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn as_float(v: &Found) -> Option<f64> {
+    match v {
+        Found::Int(i) => Some(*i as f64),
+        Found::UInt(u) => Some(*u as f64),
+        Found::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn as_bool(v: &Found) -> Option<bool> {
+    match v {
+        Found::Bool(b) => Some(*b),
+        _ => None,
+    }
 }
 
 /// A declared column's values that were present in the events but could not be typed (they
@@ -115,8 +137,8 @@ impl Untyped {
 }
 
 /// A sample of an untyped value: where it is in Bronze, and the value (shortened).
-fn sample(topic: &str, partition: i32, offset: i64, v: &Value) -> String {
-    let mut text = v.to_string();
+fn sample(topic: &str, partition: i32, offset: i64, v: &Found) -> String {
+    let mut text = v.to_json();
     if text.len() > 80 {
         let cut = (0..=80)
             .rev()
@@ -167,27 +189,28 @@ pub fn decode(
         })
         .collect();
     let mut date = Date32Builder::with_capacity(n);
+    let paths = Paths::new(table.columns.iter().map(|c| c.path.as_slice()));
+    let mut slots = vec![None; table.columns.len()];
     for i in 0..n {
-        let doc: Value = if value.is_null(i) {
-            Value::Null
+        if value.is_null(i) {
+            slots.iter_mut().for_each(|s| *s = None);
         } else {
             // Confluent-framed values carry a 5-byte header before the JSON.
             let raw = value.value(i);
             let json = strata_quality::framed::split(raw).map_or(raw, |(_, payload)| payload);
-            serde_json::from_slice(json).unwrap_or(Value::Null)
-        };
-        for ((c, b), u) in table
-            .columns
-            .iter()
-            .zip(builders.iter_mut())
+            scan(json, &paths, &mut slots);
+        }
+        for ((b, u), v) in builders
+            .iter_mut()
             .zip(untyped.0.iter_mut())
+            .zip(slots.iter())
         {
-            let v = lookup(&doc, &c.path).filter(|v| !v.is_null());
+            let v = v.as_ref();
             let typed = match b {
-                Builder::Str(b) => append(b, v, Value::as_str),
+                Builder::Str(b) => append(b, v, as_str),
                 Builder::Int(b) => append(b, v, as_int),
-                Builder::Float(b) => append(b, v, Value::as_f64),
-                Builder::Bool(b) => append(b, v, Value::as_bool),
+                Builder::Float(b) => append(b, v, as_float),
+                Builder::Bool(b) => append(b, v, as_bool),
             };
             if let Some(v) = v {
                 u.present += 1;
@@ -231,7 +254,11 @@ pub fn decode(
 }
 
 /// Append the typed value (or NULL); false when a present value could not be typed.
-fn append<'a, T, B>(b: &mut B, v: Option<&'a Value>, typed: impl Fn(&'a Value) -> Option<T>) -> bool
+fn append<'a, T, B>(
+    b: &mut B,
+    v: Option<&'a Found<'a>>,
+    typed: impl Fn(&'a Found<'a>) -> Option<T>,
+) -> bool
 where
     B: AppendOption<T>,
 {
@@ -276,12 +303,12 @@ mod tests {
 
     #[test]
     fn integral_floats_fill_integer_columns() {
-        assert_eq!(as_int(&serde_json::json!(-0.0)), Some(0));
-        assert_eq!(as_int(&serde_json::json!(3.0)), Some(3));
-        assert_eq!(as_int(&serde_json::json!(-0)), Some(0));
-        assert_eq!(as_int(&serde_json::json!(3.5)), None);
-        assert_eq!(as_int(&serde_json::json!(18446744073709551615u64)), None);
-        assert_eq!(as_int(&serde_json::json!(1.8446744073709552e19)), None);
+        assert_eq!(as_int(&Found::Float(-0.0)), Some(0));
+        assert_eq!(as_int(&Found::Float(3.0)), Some(3));
+        assert_eq!(as_int(&Found::Int(0)), Some(0));
+        assert_eq!(as_int(&Found::Float(3.5)), None);
+        assert_eq!(as_int(&Found::UInt(u64::MAX)), None);
+        assert_eq!(as_int(&Found::Float(1.8446744073709552e19)), None);
     }
 
     #[test]

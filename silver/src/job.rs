@@ -1,22 +1,19 @@
 //! The Silver refinement job of one table: Bronze increment -> typed rows -> MERGE.
 
-use deltalake::DeltaTableError;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::error::DataFusionError;
-
-use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::{
     DataFrame, Expr, ParquetReadOptions, SessionContext, col, lit,
 };
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
 use strata_bronze::{events_table, replayed_table};
-use strata_pipelines::{Lake, increment};
+use strata_pipelines::{Lake, TableName, increment};
 use strata_quality::results::{Enforced, enforce};
 use strata_quality::{Action, Expectation, ExpectationResult};
 use tracing::info;
 
-use crate::decode::{BRONZE_COLUMNS, Untyped, decode};
+use crate::decode::Untyped;
+use crate::extract::{Extraction, decoded};
 use crate::{Error, Result};
 use strata_project::SilverTable;
 
@@ -147,12 +144,13 @@ impl SilverJob {
             .map_err(|e| self.query(e))
     }
 
-    /// Read valid Bronze rows of this table's event types matching `filter`, decoded.
-    pub(crate) async fn read_bronze(
+    /// Valid Bronze rows of this table's event types matching `filter`, decoded (lazily; what
+    /// the decoding saw is complete once the plan has run).
+    pub(crate) fn read_bronze(
         &self,
         source: DataFrame,
         filter: Option<Expr>,
-    ) -> Result<(usize, Vec<RecordBatch>, Untyped)> {
+    ) -> Result<(DataFrame, Extraction)> {
         let types: Vec<_> = self
             .table
             .event_types
@@ -163,33 +161,47 @@ impl SilverJob {
         if let Some(f) = filter {
             predicate = predicate.and(f);
         }
-        let batches = source
-            .filter(predicate)
-            .map_err(|e| self.query(e))?
-            .select_columns(&BRONZE_COLUMNS)
-            .map_err(|e| self.query(e))?
-            .collect()
-            .await
+        let source = source.filter(predicate).map_err(|e| self.query(e))?;
+        decoded(&self.table, source).map_err(|e| self.query(e))
+    }
+
+    /// Refine `source` (Bronze rows) into the table's rows, collected; with the Bronze rows
+    /// read and the values that could not be typed.
+    pub(crate) async fn refine_bronze(
+        &self,
+        ctx: &SessionContext,
+        source: DataFrame,
+        filter: Option<Expr>,
+        days: Option<&str>,
+    ) -> Result<Refined> {
+        let (src, seen) = self.read_bronze(source, filter)?;
+        ctx.register_table("src", src.into_view())
             .map_err(|e| self.query(e))?;
-        let mut rows = 0;
-        let mut decoded = Vec::new();
-        let mut untyped = Untyped::default();
-        for b in &batches {
-            rows += b.num_rows();
-            if b.num_rows() > 0 {
-                let (batch, u) = decode(&self.table, b).map_err(|e| Error::Arrow {
-                    job: self.name(),
-                    source: Box::new(e),
-                })?;
-                decoded.push(batch);
-                untyped.merge(u);
-            }
+        let mut refined = self.refine(ctx).await?;
+        if let Some(list) = days {
+            // Stitched rows are refined from all their events and kept for the days asked.
+            ctx.register_table("refined", refined.into_view())
+                .map_err(|e| self.query(e))?;
+            refined = ctx
+                .sql(&format!(
+                    "SELECT * FROM refined WHERE event_date IN ({list})"
+                ))
+                .await
+                .map_err(|e| self.query(e))?;
         }
+        let schema = std::sync::Arc::new(refined.schema().as_arrow().clone());
+        let batches = refined.collect().await.map_err(|e| self.query(e))?;
+        let untyped = seen.untyped();
         if untyped.total() > 0 {
             tracing::warn!(job = %self.name(), values = untyped.total(),
                            "event values that the Silver column types cannot hold are NULL");
         }
-        Ok((rows, decoded, untyped))
+        Ok(Refined {
+            rows_in: seen.rows(),
+            schema,
+            batches,
+            untyped,
+        })
     }
 
     /// Run one increment: everything Bronze gained since this job's checkpoint.
@@ -208,8 +220,7 @@ impl SilverJob {
                 &["event_date"],
             )
             .await?;
-        let spec = self.spec();
-        report.checkpoint = spec.checkpoint(&out, &events_table()).await?;
+        report.checkpoint = self.spec().checkpoint(&out, &events_table()).await?;
         if report.checkpoint.is_some()
             && let Some(stored) = self
                 .declaration()
@@ -220,147 +231,37 @@ impl SilverJob {
             return self.rebuild(lake, &bronze, report).await;
         }
         report.input_version = bronze.version();
-        // Both Bronze tables: the log as received, and quarantined records replayed later.
-        let replayed = lake.open(&replayed_table()).await?;
-        let mut consumed = Vec::new();
-        let mut urls: Vec<String> = Vec::new();
-        let mut advanced = false;
-        for (name, table) in [
-            (events_table(), Some(&bronze)),
-            (replayed_table(), replayed.as_ref()),
-        ] {
-            let Some(table) = table else { continue };
-            let Some(version) = table.version() else {
-                continue;
-            };
-            consumed.push((name.clone(), version));
-            let checkpoint = spec.checkpoint(&out, &name).await?;
-            if checkpoint == Some(version) {
-                continue;
-            }
-            advanced = true;
-            let inc = increment(table, &name.to_string(), checkpoint).await?;
-            let root = table.table_url().clone();
-            urls.extend(
-                inc.added
-                    .iter()
-                    .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string())),
-            );
-        }
-        if !advanced {
+        let Some((consumed, urls)) = self.increment_files(lake, &bronze, &out).await? else {
             return Ok(report);
-        }
-
-        let ctx = SessionContext::new();
-        bronze
-            .update_datafusion_session(&ctx.state())
-            .map_err(|e| self.delta(e))?;
-        let mut decoded: Vec<RecordBatch> = Vec::new();
-        if !urls.is_empty() {
+        };
+        let txn = self.commit_properties(&consumed);
+        let written = if urls.is_empty() {
+            // Nothing for this table: still record the checkpoint so the increment is not
+            // scanned again.
+            self.checkpoint_only(out, txn).await
+        } else {
+            let ctx = crate::extract::session();
+            bronze
+                .update_datafusion_session(&ctx.state())
+                .map_err(|e| self.delta(e))?;
             let source = ctx
                 .read_parquet(urls, ParquetReadOptions::default())
                 .await
                 .map_err(|e| self.query(e))?;
-            let (rows, batches, untyped) = self.read_bronze(source, None).await?;
-            report.rows_in = rows;
-            report.untyped = untyped;
-            decoded = batches;
-        }
-
-        let txn = self.commit_properties(&consumed);
-
-        let before = out.version();
-        let checkpoint_only = |out: deltalake::DeltaTable, txn: CommitProperties| {
-            out.write(vec![RecordBatch::new_empty(self.table.schema())])
-                .with_save_mode(SaveMode::Append)
-                .with_commit_properties(txn)
-        };
-        let written = if decoded.is_empty() {
-            // Nothing for this table: still record the checkpoint so the increment is not
-            // scanned again.
-            checkpoint_only(out, txn.clone()).await
-        } else {
-            let src = ctx.read_batches(decoded).map_err(|e| self.query(e))?;
-            ctx.register_table("src", src.into_view())
-                .map_err(|e| self.query(e))?;
-            let refined = self.refine(&ctx).await?;
-            let schema = std::sync::Arc::new(refined.schema().as_arrow().clone());
-            let rows = refined.collect().await.map_err(|e| self.query(e))?;
+            let refined = self.refine_bronze(&ctx, source, None, None).await?;
+            report.rows_in = refined.rows_in;
+            report.untyped = refined.untyped.clone();
             let kept = self
-                .enforce(lake, &ctx, schema.clone(), rows, &report.untyped)
+                .enforce(
+                    lake,
+                    &ctx,
+                    refined.schema.clone(),
+                    refined.batches,
+                    &report.untyped,
+                )
                 .await?;
-            let source = ctx
-                .read_table(std::sync::Arc::new(
-                    MemTable::try_new(schema, vec![kept]).map_err(|e| self.query(e))?,
-                ))
-                .map_err(|e| self.query(e))?;
-            let columns: Vec<String> = self
-                .table
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-            let key = self.table.key();
-            // A re-sent event carries its original occurred_at, so it lands in the same
-            // event_date partition: matching on the date as well lets the merge read only the
-            // partitions the increment touches. Sessions can move date (a late start), so
-            // they match on the key alone.
-            let predicate = match &self.table.stitch {
-                None => format!("t.event_date = s.event_date AND t.{key} = s.{key}"),
-                Some(_) => format!("t.{key} = s.{key}"),
-            };
-            let merge = out
-                .merge(source, predicate)
-                .with_source_alias("s")
-                .with_target_alias("t")
-                // New optional fields of a newer schema_version arrive as new nullable columns.
-                .with_merge_schema(true)
-                .with_commit_properties(txn.clone())
-                .when_not_matched_insert(|mut i| {
-                    for c in &columns {
-                        i = i.set(c.as_str(), format!("s.{c}"));
-                    }
-                    i
-                })
-                .map_err(|e| self.delta(e))?;
-            let merge = match &self.table.stitch {
-                None => merge,
-                // A stitched row keeps what it holds and gains what it lacked; a late first
-                // event (its date column arriving) moves the row to that event's day.
-                Some(stitch) => merge
-                    .when_matched_update(|u| {
-                        let d = &stitch.date;
-                        let mut u = u.update(
-                            "event_date",
-                            format!(
-                                "CASE WHEN t.{d} IS NULL AND s.{d} IS NOT NULL \
-                                 THEN s.event_date ELSE t.event_date END"
-                            ),
-                        );
-                        for c in &columns {
-                            if *c != stitch.key && c != "event_date" {
-                                u = u.update(c.as_str(), format!("coalesce(t.{c}, s.{c})"));
-                            }
-                        }
-                        u
-                    })
-                    .map_err(|e| self.delta(e))?,
-            };
-            match merge.await {
-                Ok((t, metrics)) => {
-                    report.rows_out =
-                        metrics.num_target_rows_inserted + metrics.num_target_rows_updated;
-                    if t.version() == before {
-                        // Every row was already there: the merge committed nothing, so commit
-                        // the checkpoint alone.
-                        checkpoint_only(t, txn).await
-                    } else {
-                        Ok(t)
-                    }
-                }
-                Err(e) => Err(e),
-            }
+            self.merge(&ctx, out, refined.schema, kept, txn, &mut report)
+                .await
         };
         match written {
             Ok(t) => {
@@ -373,6 +274,52 @@ impl SilverJob {
             Err(e) => Err(self.delta(e)),
         }
     }
+
+    /// The Bronze versions this run consumes (both Bronze tables: the log as received, and
+    /// quarantined records replayed later) and the files they added since the checkpoint;
+    /// `None` when neither moved.
+    async fn increment_files(
+        &self,
+        lake: &Lake,
+        bronze: &DeltaTable,
+        out: &DeltaTable,
+    ) -> Result<Option<(Vec<(TableName, u64)>, Vec<String>)>> {
+        let replayed = lake.open(&replayed_table()).await?;
+        let mut consumed = Vec::new();
+        let mut urls: Vec<String> = Vec::new();
+        let mut advanced = false;
+        for (name, table) in [
+            (events_table(), Some(bronze)),
+            (replayed_table(), replayed.as_ref()),
+        ] {
+            let Some(table) = table else { continue };
+            let Some(version) = table.version() else {
+                continue;
+            };
+            consumed.push((name.clone(), version));
+            let checkpoint = self.spec().checkpoint(out, &name).await?;
+            if checkpoint == Some(version) {
+                continue;
+            }
+            advanced = true;
+            let inc = increment(table, &name.to_string(), checkpoint).await?;
+            let root = table.table_url().clone();
+            urls.extend(
+                inc.added
+                    .iter()
+                    .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string())),
+            );
+        }
+        Ok(advanced.then_some((consumed, urls)))
+    }
+}
+
+/// A refinement's rows, before expectations and the write.
+pub(crate) struct Refined {
+    pub rows_in: usize,
+    pub schema: deltalake::arrow::datatypes::SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub untyped: Untyped,
 }
 
 /// What a recompute wrote.

@@ -3,18 +3,23 @@
 //!
 //! ```text
 //!   bronze.events (new files since the job's checkpoint, valid rows of the family's types)
-//!        |  decode: JSON value -> typed columns (decode.rs)
+//!        |  silver_decode(...): JSON value -> typed columns, one guided pass per event
+//!        |  (extract.rs, scan.rs, decode.rs), inside the DataFusion plan
 //!        v
 //!   dedup within the batch (first by Kafka position) -> MERGE on the key into silver.<table>
+//!        (merge.rs)
 //!        one Delta commit = rows + txn(job:silver.<table>, bronze version consumed)
 //! ```
 
 pub mod days;
 pub mod decode;
 pub mod error;
+mod extract;
 pub mod job;
+mod merge;
 mod rebuild;
 mod recompute;
+mod scan;
 
 pub use days::{conform, day_list};
 pub use decode::{Untyped, UntypedColumn};

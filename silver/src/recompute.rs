@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use deltalake::DeltaTableError;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::common::ScalarValue;
-use deltalake::datafusion::prelude::{SessionContext, col, lit};
+use deltalake::datafusion::prelude::{col, lit};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
@@ -49,7 +49,7 @@ impl SilverJob {
                 &["event_date"],
             )
             .await?;
-        let ctx = SessionContext::new();
+        let ctx = crate::extract::session();
         let provider = bronze.table_provider().await.map_err(|e| self.query(e))?;
         bronze
             .update_datafusion_session(&ctx.state())
@@ -80,8 +80,11 @@ impl SilverJob {
             }
             _ => None,
         };
-        let (rows_in, decoded, untyped) = self.read_bronze(source, filter).await?;
-        done.rows_in = rows_in;
+        let refined = self
+            .refine_bronze(&ctx, source, filter, list.as_deref())
+            .await?;
+        done.rows_in = refined.rows_in;
+        let untyped = refined.untyped;
         // The stored schema, including columns added by newer event versions; a whole rewrite
         // takes the declared one.
         let schema = match days {
@@ -92,27 +95,7 @@ impl SilverJob {
                 .schema(),
             None => self.table().schema(),
         };
-        let batches = if decoded.is_empty() {
-            Vec::new()
-        } else {
-            let src = ctx.read_batches(decoded).map_err(|e| self.query(e))?;
-            ctx.register_table("src", src.into_view())
-                .map_err(|e| self.query(e))?;
-            let df = self.refine(&ctx).await?;
-            let df = match &list {
-                Some(list) => {
-                    ctx.register_table("refined", df.into_view())
-                        .map_err(|e| self.query(e))?;
-                    ctx.sql(&format!(
-                        "SELECT * FROM refined WHERE event_date IN ({list})"
-                    ))
-                    .await
-                    .map_err(|e| self.query(e))?
-                }
-                None => df,
-            };
-            df.collect().await.map_err(|e| self.query(e))?
-        };
+        let batches = refined.batches;
         let batches = conform(&batches, &schema).map_err(|e| Error::Arrow {
             job: self.name(),
             source: Box::new(e),

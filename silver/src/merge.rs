@@ -1,0 +1,104 @@
+//! Writing an increment's rows: a MERGE on the table's key (insert new events; a stitched row
+//! keeps what it holds and gains what it lacked), in one commit with the job's checkpoint.
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+
+use crate::job::{RunReport, SilverJob};
+
+impl SilverJob {
+    /// Commit the checkpoint alone (no rows).
+    pub(crate) async fn checkpoint_only(
+        &self,
+        out: DeltaTable,
+        txn: CommitProperties,
+    ) -> Result<DeltaTable, DeltaTableError> {
+        out.write(vec![RecordBatch::new_empty(self.table().schema())])
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(txn)
+            .await
+    }
+
+    /// Merge `rows` into `out` with the checkpoint in `txn`; the rows written go to `report`.
+    pub(crate) async fn merge(
+        &self,
+        ctx: &SessionContext,
+        out: DeltaTable,
+        schema: SchemaRef,
+        rows: Vec<RecordBatch>,
+        txn: CommitProperties,
+        report: &mut RunReport,
+    ) -> Result<DeltaTable, DeltaTableError> {
+        if rows.iter().all(|b| b.num_rows() == 0) {
+            return self.checkpoint_only(out, txn).await;
+        }
+        let before = out.version();
+        let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows])?))?;
+        let columns: Vec<String> = self
+            .table()
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let key = self.table().key();
+        // A re-sent event carries its original occurred_at, so it lands in the same event_date
+        // partition: matching on the date as well lets the merge read only the partitions the
+        // increment touches. Sessions can move date (a late start), so they match on the key
+        // alone.
+        let predicate = match &self.table().stitch {
+            None => format!("t.event_date = s.event_date AND t.{key} = s.{key}"),
+            Some(_) => format!("t.{key} = s.{key}"),
+        };
+        let merge = out
+            .merge(source, predicate)
+            .with_source_alias("s")
+            .with_target_alias("t")
+            // New optional fields of a newer schema_version arrive as new nullable columns.
+            .with_merge_schema(true)
+            .with_commit_properties(txn.clone())
+            .when_not_matched_insert(|mut i| {
+                for c in &columns {
+                    i = i.set(c.as_str(), format!("s.{c}"));
+                }
+                i
+            })?;
+        let merge = match &self.table().stitch {
+            None => merge,
+            // A stitched row keeps what it holds and gains what it lacked; a late first event
+            // (its date column arriving) moves the row to that event's day.
+            Some(stitch) => merge.when_matched_update(|u| {
+                let d = &stitch.date;
+                let mut u = u.update(
+                    "event_date",
+                    format!(
+                        "CASE WHEN t.{d} IS NULL AND s.{d} IS NOT NULL \
+                         THEN s.event_date ELSE t.event_date END"
+                    ),
+                );
+                for c in &columns {
+                    if *c != stitch.key && c != "event_date" {
+                        u = u.update(c.as_str(), format!("coalesce(t.{c}, s.{c})"));
+                    }
+                }
+                u
+            })?,
+        };
+        let (t, metrics) = merge.await?;
+        report.rows_out = metrics.num_target_rows_inserted + metrics.num_target_rows_updated;
+        if t.version() == before {
+            // Every row was already there: the merge committed nothing, so commit the
+            // checkpoint alone.
+            self.checkpoint_only(t, txn).await
+        } else {
+            Ok(t)
+        }
+    }
+}
