@@ -7,11 +7,9 @@ use std::num::NonZeroU64;
 use std::time::Duration;
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Array, AsArray};
-use deltalake::arrow::datatypes::Int64Type;
 use deltalake::operations::vacuum::VacuumMode;
 use futures::TryStreamExt;
-use strata_pipelines::{Lake, TableName};
+use strata_pipelines::{Lake, TableName, file_stats, files_and_rows};
 use tracing::info;
 
 use crate::{Error, Result};
@@ -75,37 +73,6 @@ pub struct MaintainReport {
     pub files_written: u64,
     pub checkpoint_version: Option<u64>,
     pub files_vacuumed: usize,
-}
-
-/// Data files, rows, and files smaller than `small_below` bytes in the table's current
-/// version (one read of its add actions).
-fn file_stats(table: &DeltaTable, small_below: u64) -> Result<(usize, u64, usize)> {
-    let adds = table
-        .snapshot()
-        .and_then(|s| s.add_actions_table(true))
-        .map_err(|e| Error::delta(table.table_url(), e))?;
-    let int = |c: &str| {
-        adds.column_by_name(c)
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .cloned()
-    };
-    let rows = int("num_records").map_or(0, |a| {
-        (0..a.len())
-            .filter(|&i| a.is_valid(i))
-            .map(|i| u64::try_from(a.value(i)).unwrap_or(0))
-            .sum()
-    });
-    let small = int("size_bytes").map_or(adds.num_rows(), |a| {
-        (0..a.len())
-            .filter(|&i| u64::try_from(a.value(i)).unwrap_or(0) < small_below)
-            .count()
-    });
-    Ok((adds.num_rows(), rows, small))
-}
-
-/// Data files and rows in the table's current version.
-pub fn files_and_rows(table: &DeltaTable) -> Result<(usize, u64)> {
-    file_stats(table, 0).map(|(files, rows, _)| (files, rows))
 }
 
 /// The files of the table's `_delta_log` (commits, checkpoints) with their metadata.

@@ -13,8 +13,9 @@ use strata_pipelines::{Lake, SessionBuilder, TableName};
 
 use crate::Result;
 use crate::job::Job;
-use crate::maintain::{files_and_rows, log_files};
+use crate::maintain::log_files;
 use crate::runs::runs_table;
+use strata_pipelines::files_and_rows;
 
 /// The last run of a job, from `_strata.runs`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -2,7 +2,9 @@
 //!
 //! The commit log is the source of truth: every `add` action with `dataChange = true` in the
 //! commits after the checkpoint version is new data. Files rewritten by compaction carry
-//! `dataChange = false` and are not new, so compaction never makes a job see data twice.
+//! `dataChange = false` and are not new, so compaction never makes a job see data twice. The
+//! `remove` actions with `dataChange = true` are data that left the table (a day rewritten),
+//! which readers holding derived state (the online store) need as well.
 
 use std::collections::BTreeMap;
 
@@ -11,9 +13,9 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
-/// A data file added to a table, with its partition values.
+/// A data file added to (or removed from) a table, with its partition values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddedFile {
+pub struct DataFile {
     /// Path relative to the table root, as written in the log (URL-encoded).
     pub path: String,
     pub partition_values: BTreeMap<String, Option<String>>,
@@ -25,7 +27,11 @@ pub struct AddedFile {
 pub struct Increment {
     pub since: Option<u64>,
     pub to: u64,
-    pub added: Vec<AddedFile>,
+    pub added: Vec<DataFile>,
+    /// Files whose rows left the table (not compaction).
+    pub removed: Vec<DataFile>,
+    /// A commit in the range changed the table's schema or properties.
+    pub metadata_changed: bool,
 }
 
 impl Increment {
@@ -54,7 +60,13 @@ pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Re
     })?;
     let first = since.map_or(0, |v| v + 1);
     let log_store = table.log_store();
-    let mut added = Vec::new();
+    let mut inc = Increment {
+        since,
+        to,
+        added: Vec::new(),
+        removed: Vec::new(),
+        metadata_changed: false,
+    };
     for version in first..=to {
         let bytes = log_store
             .read_commit_entry(version)
@@ -64,47 +76,106 @@ pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Re
                 table: name.to_string(),
                 version,
             })?;
+        let bad = |message: String| Error::BadCommit {
+            table: name.to_string(),
+            version,
+            message,
+        };
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let action: Value = serde_json::from_slice(line).map_err(|e| Error::BadCommit {
-                table: name.to_string(),
-                version,
-                message: e.to_string(),
-            })?;
-            let Some(add) = action.get("add") else {
-                continue;
+            let action: Value = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+            if action.get("metaData").is_some() {
+                inc.metadata_changed = true;
+            }
+            let (list, file) = match (action.get("add"), action.get("remove")) {
+                (Some(add), _) => (&mut inc.added, add),
+                (None, Some(remove)) => (&mut inc.removed, remove),
+                (None, None) => continue,
             };
-            if add.get("dataChange").and_then(Value::as_bool) == Some(false) {
+            if file.get("dataChange").and_then(Value::as_bool) == Some(false) {
                 continue;
             }
-            let path = add
-                .get("path")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::BadCommit {
-                    table: name.to_string(),
-                    version,
-                    message: "add action without a path".into(),
-                })?
-                .to_string();
-            let partition_values = add
-                .get("partitionValues")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let rows = add
-                .get("stats")
-                .and_then(Value::as_str)
-                .and_then(|s| serde_json::from_str::<Value>(s).ok())
-                .and_then(|s| s.get("numRecords").and_then(Value::as_u64));
-            added.push(AddedFile {
-                path,
-                partition_values,
-                rows,
-            });
+            list.push(data_file(file).ok_or_else(|| bad("a file action without a path".into()))?);
         }
     }
-    Ok(Increment { since, to, added })
+    Ok(inc)
+}
+
+/// An add or remove action's file. A remove written without its partition values (they are
+/// optional there) takes them from the Hive-style path.
+fn data_file(action: &Value) -> Option<DataFile> {
+    let path = action.get("path")?.as_str()?.to_string();
+    let partition_values = match action.get("partitionValues").and_then(Value::as_object) {
+        Some(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
+            .collect(),
+        None => path
+            .split('/')
+            .filter_map(|part| part.split_once('='))
+            .map(|(k, v)| {
+                let v = unescape(v);
+                (
+                    unescape(k),
+                    (v != "__HIVE_DEFAULT_PARTITION__").then_some(v),
+                )
+            })
+            .collect(),
+    };
+    let rows = action
+        .get("stats")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|s| s.get("numRecords").and_then(Value::as_u64));
+    Some(DataFile {
+        path,
+        partition_values,
+        rows,
+    })
+}
+
+/// A path segment with its `%XX` escapes decoded (Delta writes partition values escaped).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remove_without_partition_values_takes_them_from_its_path() {
+        let remove = serde_json::json!({"path": "hour=2026-01-01%2010%3A00%3A00/k=__HIVE_DEFAULT_PARTITION__/part-1.parquet"});
+        let f = data_file(&remove).unwrap();
+        assert_eq!(
+            f.partition_values.get("hour"),
+            Some(&Some("2026-01-01 10:00:00".to_string()))
+        );
+        assert_eq!(f.partition_values.get("k"), Some(&None));
+        let add = serde_json::json!({"path": "x.parquet", "partitionValues": {"d": "2026-01-01"},
+                                     "stats": "{\"numRecords\": 7}"});
+        let f = data_file(&add).unwrap();
+        assert_eq!(f.rows, Some(7));
+        assert_eq!(
+            f.partition_values.get("d"),
+            Some(&Some("2026-01-01".into()))
+        );
+    }
 }

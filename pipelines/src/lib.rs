@@ -14,13 +14,15 @@ pub mod http;
 pub mod job;
 pub mod lake;
 pub mod session;
+pub mod stats;
 pub mod telemetry;
 pub mod time_travel;
 
 pub use auth::BearerTokens;
-pub use changes::{AddedFile, Increment, increment};
+pub use changes::{DataFile, Increment, increment};
 pub use deltalake;
 pub use error::{Error, Result};
 pub use job::{Declaration, JobSpec, JobSpecBuilder, txn_version};
 pub use lake::{Lake, TableName, TableVersions};
 pub use session::SessionBuilder;
+pub use stats::{file_stats, files_and_rows};

@@ -18,5 +18,5 @@ pub mod training;
 pub mod views;
 
 pub use error::{Error, Result};
-pub use online::OnlineStore;
+pub use online::{OnlineStore, Refresh, RefreshMode};
 pub use views::{FeatureService, FeatureView};

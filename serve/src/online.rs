@@ -1,7 +1,9 @@
 //! The online store: per entity of every feature view, the row known now (the newest with
 //! its timestamp at or before now) and any rows that become known later (today's partial
 //! row, stamped at the end of its day), refreshed when the view's Gold table gets a new Delta
-//! version. A request at time t is answered with the newest row stamped at or before t: the
+//! version: from the files the new versions added and removed (a Gold day recomputed
+//! touches one partition's entities), or by reading the table again when the log cannot be
+//! followed (another table under the name, a schema change). A request at time t is answered with the newest row stamped at or before t: the
 //! same rule training sets apply, so online and offline values agree. In memory by default;
 //! in Redis (one hash per view plus the Delta version it holds) so replicas serve the same.
 
@@ -9,14 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use deltalake::arrow::array::{Array, AsArray, RecordBatch};
-use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, Int64Type, TimeUnit};
-use deltalake::datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_pipelines::{Lake, SessionBuilder, TableVersions};
+use strata_pipelines::{Lake, TableVersions};
 use tracing::{info, warn};
+
+mod changes;
+mod load;
 
 use crate::views::FeatureView;
 use crate::{Error, Result};
@@ -42,6 +43,7 @@ impl EntityRows {
 #[derive(Debug, Default)]
 struct ViewState {
     version: Option<u64>,
+    table_id: Option<String>,
     rows: HashMap<String, Arc<EntityRows>>,
 }
 
@@ -61,6 +63,50 @@ pub struct OnlineStore {
     views: Vec<FeatureView>,
     backend: Backend,
     state: RwLock<HashMap<String, Arc<ViewState>>>,
+    last: RwLock<HashMap<String, Refresh>>,
+}
+
+/// How a view was brought up to a version, and what that cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refresh {
+    pub mode: RefreshMode,
+    pub version: Option<u64>,
+    /// Table rows read: the whole table for a full load, the changed files' rows otherwise.
+    pub rows_read: u64,
+    /// Entities written.
+    pub entities: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshMode {
+    /// The table read again.
+    Full,
+    /// Only the files the new versions added and removed.
+    Changes,
+}
+
+impl Refresh {
+    fn full(version: Option<u64>, rows_read: u64, entities: usize) -> Self {
+        Self {
+            mode: RefreshMode::Full,
+            version,
+            rows_read,
+            entities,
+        }
+    }
+
+    fn changes(version: Option<u64>, rows_read: u64, entities: usize) -> Self {
+        Self {
+            mode: RefreshMode::Changes,
+            version,
+            rows_read,
+            entities,
+        }
+    }
+}
+
+fn encode(rows: &EntityRows) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| Error::Query(format!("encoding online rows: {e}")))
 }
 
 impl std::fmt::Debug for OnlineStore {
@@ -86,79 +132,6 @@ fn version_key(namespace: &str, view: &str) -> String {
     format!("{namespace}:online:{view}:version")
 }
 
-/// Per entity of a view's table: the newest row stamped at or before now, and every row
-/// stamped after now.
-async fn load(
-    lake: &Lake,
-    view: &FeatureView,
-) -> Result<(Option<u64>, HashMap<String, EntityRows>)> {
-    let name = view.table_name();
-    let Some(table) = lake.open(&name).await? else {
-        return Ok((None, HashMap::new()));
-    };
-    let ctx = SessionContext::new();
-    SessionBuilder::register(&ctx, &name, &table).await?;
-    let features: Vec<String> = view.features.iter().map(|f| format!("\"{f}\"")).collect();
-    let now = chrono::Utc::now().timestamp_micros();
-    let sql = format!(
-        "SELECT CAST({e} AS VARCHAR) AS __entity, {ts} AS __ts, {f} FROM \
-         (SELECT *, row_number() OVER (PARTITION BY {e} ORDER BY {ts} DESC) AS __rn FROM {t} \
-          WHERE {ts} <= to_timestamp_micros({now})) WHERE __rn = 1 \
-         UNION ALL SELECT CAST({e} AS VARCHAR) AS __entity, {ts} AS __ts, {f} FROM {t} \
-         WHERE {ts} > to_timestamp_micros({now}) ORDER BY __entity, __ts",
-        e = view.entity,
-        ts = view.timestamp,
-        f = features.join(", "),
-        t = name
-    );
-    let batches = ctx.sql(&sql).await?.collect().await?;
-    let mut rows = HashMap::new();
-    for b in &batches {
-        let entity = cast(b.column(0), &DataType::Utf8)?;
-        let entity = entity.as_string::<i32>();
-        let ts = cast(
-            b.column(1),
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-        )?;
-        let ts = cast(&ts, &DataType::Int64)?;
-        let ts = ts.as_primitive::<Int64Type>();
-        let values = RecordBatch::try_new(
-            Arc::new(deltalake::arrow::datatypes::Schema::new(
-                b.schema().fields()[2..].to_vec(),
-            )),
-            b.columns()[2..].to_vec(),
-        )?;
-        let mut buf = Vec::new();
-        {
-            let mut w = deltalake::arrow::json::writer::ArrayWriter::new(&mut buf);
-            w.write(&values)?;
-            w.finish()?;
-        }
-        let objects: Vec<serde_json::Map<String, Value>> = if buf.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::from_slice(&buf).map_err(|e| Error::Query(e.to_string()))?
-        };
-        for (i, obj) in objects.into_iter().enumerate() {
-            if entity.is_null(i) {
-                continue;
-            }
-            let vals = view
-                .features
-                .iter()
-                .map(|f| obj.get(f).cloned().unwrap_or(Value::Null))
-                .collect();
-            // Rows arrive ordered by entity and time, so each entity's list stays sorted.
-            let rows: &mut EntityRows = rows.entry(entity.value(i).to_string()).or_default();
-            rows.0.push(OnlineRow {
-                ts_us: if ts.is_valid(i) { ts.value(i) } else { 0 },
-                values: vals,
-            });
-        }
-    }
-    Ok((table.version(), rows))
-}
-
 impl OnlineStore {
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
@@ -175,6 +148,7 @@ impl OnlineStore {
             views,
             backend: Backend::Memory,
             state: RwLock::new(HashMap::new()),
+            last: RwLock::new(HashMap::new()),
         });
         s.refresh().await?;
         Ok(s)
@@ -209,6 +183,7 @@ impl OnlineStore {
                 namespace: namespace.to_string(),
             },
             state: RwLock::new(HashMap::new()),
+            last: RwLock::new(HashMap::new()),
         });
         s.refresh().await?;
         Ok(s)
@@ -229,7 +204,14 @@ impl OnlineStore {
         st.unwrap_or_default()
     }
 
-    /// Reload every view whose table moved; true when something changed.
+    /// How each view's last refresh went (`None`: not refreshed since start).
+    pub fn last_refresh(&self, view: &str) -> Option<Refresh> {
+        self.last.read().ok().and_then(|m| m.get(view).copied())
+    }
+
+    /// Bring every view whose table moved up to its latest version: from the files the new
+    /// versions added and removed where the log allows, else by reading the table again.
+    /// True when something changed.
     pub async fn refresh(&self) -> Result<bool> {
         let mut changed = false;
         for view in &self.views {
@@ -243,85 +225,210 @@ impl OnlineStore {
                 .state
                 .read()
                 .ok()
-                .and_then(|m| m.get(&view.name).map(|s| s.version));
-            if current == Some(latest) {
+                .and_then(|m| m.get(&view.name).cloned());
+            if current.as_ref().map(|s| s.version) == Some(latest) {
                 continue;
             }
-            match &self.backend {
-                Backend::Memory => {
-                    let (version, rows) = load(&self.lake, view).await?;
-                    let n = rows.len();
-                    let state = ViewState {
-                        version,
-                        rows: rows.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
-                    };
-                    if let Ok(mut m) = self.state.write() {
-                        m.insert(view.name.clone(), Arc::new(state));
-                    }
-                    info!(
-                        view = %view.name,
-                        ?version,
-                        entities = n,
-                        "online store loaded"
-                    );
-                }
+            let done = match &self.backend {
+                Backend::Memory => Some(self.refresh_memory(view, current).await?),
                 Backend::Redis {
                     url,
                     conn,
                     namespace,
                 } => {
-                    let mut conn = conn.clone();
-                    let held: Option<u64> = redis::cmd("GET")
-                        .arg(version_key(namespace, &view.name))
-                        .query_async(&mut conn)
-                        .await
-                        .map_err(redis_err(url))?;
-                    if held != latest || latest.is_none() {
-                        let (version, rows) = load(&self.lake, view).await?;
-                        let n = rows.len();
-                        let mut pipe = redis::pipe();
-                        pipe.atomic()
-                            .cmd("DEL")
-                            .arg(key(namespace, &view.name))
-                            .ignore();
-                        let encoded: Vec<(String, String)> = rows
-                            .into_iter()
-                            .map(|(k, v)| (k, serde_json::to_string(&v).unwrap_or_default()))
-                            .collect();
-                        for chunk in encoded.chunks(1000) {
-                            pipe.cmd("HSET")
-                                .arg(key(namespace, &view.name))
-                                .arg(chunk)
-                                .ignore();
-                        }
-                        if let Some(v) = version {
-                            pipe.cmd("SET")
-                                .arg(version_key(namespace, &view.name))
-                                .arg(v)
-                                .ignore();
-                        }
-                        let _: () = pipe.query_async(&mut conn).await.map_err(redis_err(url))?;
-                        info!(
-                            view = %view.name,
-                            ?version,
-                            entities = n,
-                            "online store written to Redis"
-                        );
-                    }
+                    let redis = (url.as_str(), conn.clone(), namespace.as_str());
+                    let done = self.refresh_redis(view, latest, redis).await?;
                     if let Ok(mut m) = self.state.write() {
-                        m.insert(
-                            view.name.clone(),
-                            Arc::new(ViewState {
-                                version: latest,
-                                rows: HashMap::new(),
-                            }),
-                        );
+                        let state = ViewState {
+                            version: latest,
+                            ..ViewState::default()
+                        };
+                        m.insert(view.name.clone(), Arc::new(state));
                     }
+                    done
+                }
+            };
+            if let Some(done) = done {
+                info!(
+                    view = %view.name,
+                    backend = self.backend_name(),
+                    version = ?done.version,
+                    mode = ?done.mode,
+                    rows_read = done.rows_read,
+                    entities = done.entities,
+                    "online store refreshed"
+                );
+                if let Ok(mut m) = self.last.write() {
+                    m.insert(view.name.clone(), done);
                 }
             }
             changed = true;
         }
         Ok(changed)
+    }
+
+    async fn refresh_memory(
+        &self,
+        view: &FeatureView,
+        current: Option<Arc<ViewState>>,
+    ) -> Result<Refresh> {
+        let since = current
+            .as_ref()
+            .and_then(|s| Some((s.version?, s.table_id.clone()?)));
+        if let (Some(current), Some((since, id))) = (current, since)
+            && let Some(ch) = changes::changes(&self.lake, view, since, &id).await?
+        {
+            let held: HashMap<String, EntityRows> = ch
+                .affected()
+                .filter_map(|id| Some((id.clone(), current.rows.get(id)?.as_ref().clone())))
+                .collect();
+            let (updates, rows_read) = self.fold(view, &ch, &held).await?;
+            let mut rows = current.rows.clone();
+            for (id, new) in &updates {
+                match new {
+                    Some(r) => rows.insert(id.clone(), Arc::new(r.clone())),
+                    None => rows.remove(id),
+                };
+            }
+            self.put(view, ch.version, Some(id), rows);
+            return Ok(Refresh::changes(ch.version, rows_read, updates.len()));
+        }
+        let loaded = load::load(&self.lake, view, None).await?;
+        let entities = loaded.rows.len();
+        let rows = loaded.rows.into_iter().map(|(k, v)| (k, Arc::new(v)));
+        self.put(view, loaded.version, loaded.table_id, rows.collect());
+        Ok(Refresh::full(loaded.version, loaded.rows_read, entities))
+    }
+
+    fn put(
+        &self,
+        view: &FeatureView,
+        version: Option<u64>,
+        table_id: Option<String>,
+        rows: HashMap<String, Arc<EntityRows>>,
+    ) {
+        let state = ViewState {
+            version,
+            table_id,
+            rows,
+        };
+        if let Ok(mut m) = self.state.write() {
+            m.insert(view.name.clone(), Arc::new(state));
+        }
+    }
+
+    /// Write the view to Redis unless Redis already holds `latest` (another replica wrote
+    /// it); `None` when nothing was written. One atomic pipeline moves the rows and the
+    /// version together, so readers never see rows of one version under another.
+    async fn refresh_redis(
+        &self,
+        view: &FeatureView,
+        latest: Option<u64>,
+        (url, mut conn, namespace): (&str, redis::aio::MultiplexedConnection, &str),
+    ) -> Result<Option<Refresh>> {
+        let vkey = version_key(namespace, &view.name);
+        let hkey = key(namespace, &view.name);
+        let ikey = format!("{hkey}:table");
+        let (since, id): (Option<u64>, Option<String>) = redis::pipe()
+            .cmd("GET")
+            .arg(&vkey)
+            .cmd("GET")
+            .arg(&ikey)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err(url))?;
+        if latest.is_some() && since >= latest {
+            return Ok(None);
+        }
+        let ch = match (since, &id) {
+            (Some(since), Some(id)) => changes::changes(&self.lake, view, since, id).await?,
+            _ => None,
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let done = match ch {
+            Some(ch) => {
+                let ids: Vec<&String> = ch.affected().collect();
+                let raw: Vec<Option<String>> = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    redis::cmd("HMGET")
+                        .arg(&hkey)
+                        .arg(&ids)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(redis_err(url))?
+                };
+                let held: HashMap<String, EntityRows> = ids
+                    .iter()
+                    .zip(raw)
+                    .filter_map(|(id, r)| Some(((*id).clone(), serde_json::from_str(&r?).ok()?)))
+                    .collect();
+                let (updates, rows_read) = self.fold(view, &ch, &held).await?;
+                for (id, new) in &updates {
+                    match new {
+                        Some(r) => pipe.cmd("HSET").arg(&hkey).arg(id).arg(encode(r)?).ignore(),
+                        None => pipe.cmd("HDEL").arg(&hkey).arg(id).ignore(),
+                    };
+                }
+                Refresh::changes(ch.version, rows_read, updates.len())
+            }
+            None => {
+                let loaded = load::load(&self.lake, view, None).await?;
+                pipe.cmd("DEL").arg(&hkey).ignore();
+                let encoded = loaded
+                    .rows
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), encode(v)?)))
+                    .collect::<Result<Vec<(String, String)>>>()?;
+                for chunk in encoded.chunks(1000) {
+                    pipe.cmd("HSET").arg(&hkey).arg(chunk).ignore();
+                }
+                match &loaded.table_id {
+                    Some(id) => pipe.cmd("SET").arg(&ikey).arg(id).ignore(),
+                    None => pipe.cmd("DEL").arg(&ikey).ignore(),
+                };
+                Refresh::full(loaded.version, loaded.rows_read, loaded.rows.len())
+            }
+        };
+        if let Some(v) = done.version {
+            pipe.cmd("SET").arg(&vkey).arg(v).ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await.map_err(redis_err(url))?;
+        Ok(Some(done))
+    }
+
+    /// The rows every entity a change touched holds now (`None`: it left the view). An
+    /// entity whose served row left the table without a replacement is read again.
+    async fn fold(
+        &self,
+        view: &FeatureView,
+        ch: &changes::Changes,
+        held: &HashMap<String, EntityRows>,
+    ) -> Result<(HashMap<String, Option<EntityRows>>, u64)> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let mut out = HashMap::new();
+        let mut lost = Vec::new();
+        for id in ch.affected() {
+            let fresh = ch.fresh.get(id).map(Vec::as_slice).unwrap_or_default();
+            let gone = ch.gone.get(id).map(Vec::as_slice).unwrap_or_default();
+            match changes::apply(held.get(id), fresh, gone, now) {
+                Some(rows) => {
+                    out.insert(id.clone(), (!rows.0.is_empty()).then_some(rows));
+                }
+                None => lost.push(id.clone()),
+            }
+        }
+        let mut rows_read = ch.rows_read;
+        if !lost.is_empty() {
+            let mut again = load::load(&self.lake, view, Some(&lost)).await?;
+            rows_read += again.rows_read;
+            for id in lost {
+                let rows = again.rows.remove(&id);
+                out.insert(id, rows);
+            }
+        }
+        Ok((out, rows_read))
     }
 
     /// Refresh in the background every `every`.

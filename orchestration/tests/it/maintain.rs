@@ -2,9 +2,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use strata_orchestration::maintain::{MaintainSettings, files_and_rows, maintain_table};
+use strata_orchestration::maintain::{MaintainSettings, maintain_table};
 use strata_orchestration::{RunMetrics, RunSettings, Runner, platform_jobs};
 use strata_pipelines::TableName;
+use strata_pipelines::files_and_rows;
 use strata_testkit::dump;
 
 use crate::fixtures::{bronze, lake, snapshot};

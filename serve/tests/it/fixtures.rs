@@ -21,6 +21,16 @@ pub fn feature_views() -> Vec<strata_serve::FeatureView> {
 
 /// (player, feature_ts us, sessions_7d); the other features are derived from sessions_7d.
 pub async fn write_player_features(lake: &Lake, rows: &[(&str, i64, i64)]) {
+    write_features(lake, rows, None).await
+}
+
+/// Replace the rows matching `predicate` (a partition filter such as
+/// `event_date = '2026-01-01'`) with `rows`, as a Gold day recompute does.
+pub async fn rewrite_player_features(lake: &Lake, rows: &[(&str, i64, i64)], predicate: &str) {
+    write_features(lake, rows, Some(predicate)).await
+}
+
+async fn write_features(lake: &Lake, rows: &[(&str, i64, i64)], replace: Option<&str>) {
     let view = feature_views()
         .into_iter()
         .find(|v| v.name == "player_features")
@@ -60,11 +70,15 @@ pub async fn write_player_features(lake: &Lake, rows: &[(&str, i64, i64)]) {
         )
         .await
         .unwrap();
-    table
-        .write(vec![batch])
-        .with_save_mode(SaveMode::Append)
-        .await
-        .unwrap();
+    let write = table.write(vec![batch]);
+    match replace {
+        Some(p) => write
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(p.to_string()),
+        None => write.with_save_mode(SaveMode::Append),
+    }
+    .await
+    .unwrap();
 }
 
 pub fn lake(dir: &std::path::Path) -> Lake {

@@ -1,6 +1,6 @@
 use serde_json::json;
-use strata_serve::OnlineStore;
 use strata_serve::http::HttpSettings;
+use strata_serve::{OnlineStore, RefreshMode};
 
 use crate::fixtures::*;
 
@@ -291,6 +291,12 @@ async fn redis_backend_serves_the_same_values_to_every_replica() {
         .await
         .unwrap();
     assert_eq!(held, 2);
+    let last = first.last_refresh("player_features").unwrap();
+    assert_eq!(
+        (last.mode, last.rows_read, last.entities),
+        (RefreshMode::Changes, 1, 1),
+        "the new version's one file is all the refresh reads: {last:?}"
+    );
     // The other deployment still serves its own value for p-1.
     let o = serve(other, &other_lake, HttpSettings::default()).await;
     let (_, ro) = post_json(&o, "/get-online-features", &[], &req).await;
@@ -303,6 +309,116 @@ async fn redis_backend_serves_the_same_values_to_every_replica() {
         .query_async(&mut conn)
         .await
         .unwrap();
+}
+
+/// Every entity's held rows, as one store serves them.
+async fn held(
+    store: &OnlineStore,
+    ids: &[String],
+) -> Vec<Option<strata_serve::online::EntityRows>> {
+    let view = store
+        .views()
+        .iter()
+        .find(|v| v.name == "player_features")
+        .unwrap();
+    let rows = store.get(view, ids).await.unwrap();
+    rows.into_iter().map(|r| r.map(|r| (*r).clone())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_day_refreshes_from_its_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    let t = now();
+    let day = 24 * HOUR;
+    let players: Vec<String> = (0..100).map(|i| format!("p-{i}")).collect();
+    // 100 players x 100 days, one file per day.
+    let day_rows = |k: i64, v: i64| -> Vec<(&str, i64, i64)> {
+        let ts = (t / day - k) * day + 12 * HOUR;
+        players.iter().map(|p| (p.as_str(), ts, v)).collect()
+    };
+    let history: Vec<_> = (1..=100).flat_map(|k| day_rows(k, k)).collect();
+    write_player_features(&lake, &history).await;
+    let store = OnlineStore::memory(lake.clone(), feature_views())
+        .await
+        .unwrap();
+    let first = store.last_refresh("player_features").unwrap();
+    assert_eq!((first.mode, first.rows_read), (RefreshMode::Full, 10_000));
+    let date = |k: i64| {
+        chrono::DateTime::from_timestamp_micros((t / day - k) * day)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+
+    // The newest day recomputed with new values: 1% of the table changes.
+    rewrite_player_features(
+        &lake,
+        &day_rows(1, 777),
+        &format!("event_date = '{}'", date(1)),
+    )
+    .await;
+    assert!(store.refresh().await.unwrap());
+    let r = store.last_refresh("player_features").unwrap();
+    assert_eq!(r.mode, RefreshMode::Changes, "{r:?}");
+    assert!(
+        r.rows_read <= 500,
+        "a 1% change read {} of 10000 rows (more than 5%)",
+        r.rows_read
+    );
+    let fresh = OnlineStore::memory(lake.clone(), feature_views())
+        .await
+        .unwrap();
+    assert_eq!(held(&store, &players).await, held(&fresh, &players).await);
+    let newest = held(&store, &players[..1]).await[0].clone().unwrap();
+    assert_eq!(newest.0.last().unwrap().values[0], 77_700);
+
+    // An older day rewritten changes nothing served; a player dropped from the newest day
+    // falls back to its previous row, read again for that player alone.
+    rewrite_player_features(
+        &lake,
+        &day_rows(50, 5),
+        &format!("event_date = '{}'", date(50)),
+    )
+    .await;
+    let mut newest_day = day_rows(1, 888);
+    newest_day.retain(|r| r.0 != "p-7");
+    rewrite_player_features(&lake, &newest_day, &format!("event_date = '{}'", date(1))).await;
+    store.refresh().await.unwrap();
+    assert_eq!(
+        store.last_refresh("player_features").unwrap().mode,
+        RefreshMode::Changes
+    );
+    let fresh = OnlineStore::memory(lake.clone(), feature_views())
+        .await
+        .unwrap();
+    assert_eq!(held(&store, &players).await, held(&fresh, &players).await);
+    let p7 = held(&store, &["p-7".to_string()]).await[0].clone().unwrap();
+    assert_eq!(
+        p7.0.last().unwrap().values[0],
+        200,
+        "p-7 serves its day-2 row"
+    );
+
+    // The table dropped and built again past the held version: another log, read whole.
+    let held_version = store
+        .last_refresh("player_features")
+        .unwrap()
+        .version
+        .unwrap();
+    std::fs::remove_dir_all(dir.path().join("gold").join("player_features")).unwrap();
+    for k in (1..=held_version as i64 + 1).rev() {
+        write_player_features(&lake, &day_rows(k, k)).await;
+    }
+    store.refresh().await.unwrap();
+    assert_eq!(
+        store.last_refresh("player_features").unwrap().mode,
+        RefreshMode::Full
+    );
+    let fresh = OnlineStore::memory(lake.clone(), feature_views())
+        .await
+        .unwrap();
+    assert_eq!(held(&store, &players).await, held(&fresh, &players).await);
 }
 
 /// The message of an error in Feast's shape: a JSON string holding module, class, message.
