@@ -19,6 +19,9 @@ pub struct DataFile {
     /// Path relative to the table root, as written in the log (URL-encoded).
     pub path: String,
     pub partition_values: BTreeMap<String, Option<String>>,
+    /// The file's statistics (`numRecords`, `minValues`, `maxValues`, `nullCount`), when
+    /// the writer recorded them.
+    pub stats: Option<Value>,
     pub rows: Option<u64>,
 }
 
@@ -58,8 +61,6 @@ pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Re
         table: name.to_string(),
         lake: table.table_url().to_string(),
     })?;
-    let first = since.map_or(0, |v| v + 1);
-    let log_store = table.log_store();
     let mut inc = Increment {
         since,
         to,
@@ -67,37 +68,73 @@ pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Re
         removed: Vec::new(),
         metadata_changed: false,
     };
-    for version in first..=to {
-        let bytes = log_store
-            .read_commit_entry(version)
-            .await
-            .map_err(|e| Error::delta(name, e))?
-            .ok_or_else(|| Error::MissingCommit {
+    for version in since.map_or(0, |v| v + 1)..=to {
+        let c = commit(table, name, version)
+            .await?
+            .ok_or(Error::MissingCommit {
                 table: name.to_string(),
                 version,
             })?;
-        let bad = |message: String| Error::BadCommit {
-            table: name.to_string(),
-            version,
-            message,
-        };
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let action: Value = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
-            if action.get("metaData").is_some() {
-                inc.metadata_changed = true;
-            }
-            let (list, file) = match (action.get("add"), action.get("remove")) {
-                (Some(add), _) => (&mut inc.added, add),
-                (None, Some(remove)) => (&mut inc.removed, remove),
-                (None, None) => continue,
-            };
-            if file.get("dataChange").and_then(Value::as_bool) == Some(false) {
-                continue;
-            }
-            list.push(data_file(file).ok_or_else(|| bad("a file action without a path".into()))?);
-        }
+        inc.added.extend(c.added);
+        inc.removed.extend(c.removed);
+        inc.metadata_changed |= c.metadata_changed;
     }
     Ok(inc)
+}
+
+/// One commit of a table's log, as readers of its data see it.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub version: u64,
+    /// `commitInfo.timestamp`: when it was written, in ms since the epoch.
+    pub timestamp_ms: Option<i64>,
+    /// Files added with new data (not compaction).
+    pub added: Vec<DataFile>,
+    /// Files whose rows left the table (not compaction).
+    pub removed: Vec<DataFile>,
+    /// It changed the table's schema or properties.
+    pub metadata_changed: bool,
+}
+
+/// Commit `version` of `table`; `None` when the log no longer holds it (cleaned up after a
+/// checkpoint).
+pub async fn commit(table: &DeltaTable, name: &str, version: u64) -> Result<Option<Commit>> {
+    let Some(bytes) = table
+        .log_store()
+        .read_commit_entry(version)
+        .await
+        .map_err(|e| Error::delta(name, e))?
+    else {
+        return Ok(None);
+    };
+    let bad = |message: String| Error::BadCommit {
+        table: name.to_string(),
+        version,
+        message,
+    };
+    let mut c = Commit {
+        version,
+        ..Commit::default()
+    };
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let action: Value = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+        if action.get("metaData").is_some() {
+            c.metadata_changed = true;
+        }
+        if let Some(info) = action.get("commitInfo") {
+            c.timestamp_ms = info.get("timestamp").and_then(Value::as_i64);
+        }
+        let (list, file) = match (action.get("add"), action.get("remove")) {
+            (Some(add), _) => (&mut c.added, add),
+            (None, Some(remove)) => (&mut c.removed, remove),
+            (None, None) => continue,
+        };
+        if file.get("dataChange").and_then(Value::as_bool) == Some(false) {
+            continue;
+        }
+        list.push(data_file(file).ok_or_else(|| bad("a file action without a path".into()))?);
+    }
+    Ok(Some(c))
 }
 
 /// An add or remove action's file. A remove written without its partition values (they are
@@ -121,15 +158,17 @@ fn data_file(action: &Value) -> Option<DataFile> {
             })
             .collect(),
     };
-    let rows = action
+    let stats = action
         .get("stats")
         .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .and_then(|s| s.get("numRecords").and_then(Value::as_u64));
+        .and_then(|s| serde_json::from_str::<Value>(s).ok());
     Some(DataFile {
         path,
         partition_values,
-        rows,
+        rows: stats
+            .as_ref()
+            .and_then(|s| s.get("numRecords").and_then(Value::as_u64)),
+        stats,
     })
 }
 

@@ -346,6 +346,11 @@ impl TableVersions {
         }
     }
 
+    /// The handle `latest` keeps for a table (its log store reads any commit).
+    pub fn table(&self, name: &TableName) -> Option<&DeltaTable> {
+        self.tables.get(name)
+    }
+
     /// The newest committed version; `None` while the table does not exist.
     pub async fn latest(&mut self, name: &TableName) -> Result<Option<u64>> {
         if !self.tables.contains_key(name) {

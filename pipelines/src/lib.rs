@@ -19,7 +19,7 @@ pub mod telemetry;
 pub mod time_travel;
 
 pub use auth::BearerTokens;
-pub use changes::{DataFile, Increment, increment};
+pub use changes::{Commit, DataFile, Increment, commit, increment};
 pub use deltalake;
 pub use error::{Error, Result};
 pub use job::{Declaration, JobSpec, JobSpecBuilder, txn_version};

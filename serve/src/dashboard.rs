@@ -18,6 +18,8 @@ use strata_pipelines::{BearerTokens, Lake, SessionBuilder};
 
 use crate::{Error, Result};
 
+mod ingest;
+
 const PAGE: &str = include_str!("../assets/dashboard.html");
 const UPLOT_JS: &str = include_str!("../assets/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../assets/vendor/uPlot.min.css");
@@ -92,22 +94,7 @@ async fn lineage(State(s): State<Arc<Dashboard>>) -> Result<Response> {
 }
 
 async fn ingest(State(s): State<Arc<Dashboard>>) -> Result<Response> {
-    Ok(json(
-        rows(
-            &s.lake,
-            "SELECT CAST(to_unixtime(date_trunc('second', ingested_at)) AS BIGINT) AS t, \
-                    count(*) AS events, \
-                    round(avg(CAST(to_unixtime(ingested_at) - to_unixtime(kafka_timestamp) AS DOUBLE)), 3) AS lag_s \
-             FROM bronze.events GROUP BY 1 ORDER BY 1 DESC LIMIT 3600",
-        )
-        .await
-        .map(|v| {
-            // Oldest first for the chart.
-            let mut a = v.as_array().cloned().unwrap_or_default();
-            a.reverse();
-            Value::Array(a)
-        })?,
-    ))
+    Ok(json(s.ingest.lock().await.chart().await?))
 }
 
 async fn quality(State(s): State<Arc<Dashboard>>) -> Result<Response> {
@@ -134,9 +121,20 @@ async fn runs(State(s): State<Arc<Dashboard>>) -> Result<Response> {
 
 /// What the dashboard reads.
 #[derive(Debug)]
-pub struct Dashboard {
-    pub lake: Lake,
-    pub project: Arc<strata_project::Project>,
+struct Dashboard {
+    lake: Lake,
+    project: Arc<strata_project::Project>,
+    ingest: tokio::sync::Mutex<ingest::IngestHistory>,
+}
+
+impl Dashboard {
+    fn new(lake: Lake, project: Arc<strata_project::Project>) -> Arc<Self> {
+        Arc::new(Self {
+            ingest: tokio::sync::Mutex::new(ingest::IngestHistory::new(lake.clone())),
+            lake,
+            project,
+        })
+    }
 }
 
 /// The page, its assets and its JSON, for `strata serve` and `strata run`.
@@ -159,7 +157,7 @@ pub fn routes(lake: Lake, project: Arc<strata_project::Project>) -> Router {
         .route("/api/ingest", get(ingest))
         .route("/api/quality", get(quality))
         .route("/api/runs", get(runs))
-        .with_state(Arc::new(Dashboard { lake, project }))
+        .with_state(Dashboard::new(lake, project))
 }
 
 /// The dashboard with its data (`/api/*`) behind the bearer tokens, for `strata run`, whose
