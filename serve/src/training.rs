@@ -1,16 +1,22 @@
 //! Point-in-time training sets: for every entity row (entity key, timestamp) the latest
 //! feature row of that entity known at that timestamp (`feature_ts <= timestamp`) and not older
-//! than the view's TTL. Rows with no such feature row are kept, with nulls. The join is a
-//! binary search per row over each entity's rows sorted by time.
+//! than the view's TTL. Rows with no such feature row are kept, with nulls. Each request reads
+//! only the requested entities' rows stamped between its earliest timestamp less the TTL and
+//! its latest (file statistics skip the files outside that range); the join is a binary
+//! search per row over each entity's rows sorted by time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
 use deltalake::arrow::compute::{cast, concat_batches, take};
 use deltalake::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
-use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::common::{ScalarValue, TableReference};
+use deltalake::datafusion::physical_plan::{ExecutionPlan, collect};
+use deltalake::datafusion::prelude::{Expr, SessionContext, cast as cast_expr, ident, lit};
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use strata_pipelines::{Lake, SessionBuilder, TableVersions};
@@ -56,21 +62,29 @@ impl OutputFormat {
     }
 }
 
-/// A view's full history, sorted per entity.
+/// The rows of a view's history a request can use, sorted per entity.
 #[derive(Debug)]
 struct History {
-    version: Option<u64>,
     /// Feature columns, in the view's order.
     features: RecordBatch,
     /// Entity -> (timestamp us, row), ascending by timestamp.
     index: HashMap<String, Vec<(i64, u32)>>,
 }
 
+/// What a request needs of a view: these entities' rows stamped in `[from_us, to_us]`.
+struct Wanted<'a> {
+    entities: HashSet<&'a str>,
+    from_us: i64,
+    to_us: i64,
+}
+
 #[derive(Debug)]
 pub struct TrainingSets {
     lake: Lake,
     versions: Mutex<TableVersions>,
-    cache: Mutex<HashMap<String, Arc<History>>>,
+    /// Each view's table as last opened; opened again when its version moves.
+    tables: Mutex<HashMap<String, DeltaTable>>,
+    bytes_read: AtomicU64,
 }
 
 fn ts_us(a: &ArrayRef) -> Result<ArrayRef> {
@@ -122,82 +136,82 @@ impl TrainingSets {
         Self {
             versions: Mutex::new(TableVersions::new(lake.clone())),
             lake,
-            cache: Mutex::new(HashMap::new()),
+            tables: Mutex::new(HashMap::new()),
+            bytes_read: AtomicU64::new(0),
         }
     }
 
-    async fn history(&self, view: &FeatureView) -> Result<Arc<History>> {
+    /// Bytes of the views' files read so far, over every request.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// The view's table at its latest version; `None` while it does not exist.
+    async fn table(&self, view: &FeatureView) -> Result<Option<DeltaTable>> {
         let name = view.table_name();
-        // A log listing per request; the table is read only when its version moved.
+        // A log listing per request; the table is opened only when its version moved.
         let version = self.versions.lock().await.latest(&name).await?;
-        let mut cache = self.cache.lock().await;
-        if let Some(h) = cache.get(&view.name)
-            && h.version == version
+        let mut tables = self.tables.lock().await;
+        if let Some(t) = tables.get(&view.name)
+            && t.version() == version
         {
-            return Ok(h.clone());
+            return Ok(Some(t.clone()));
         }
         let table = self.lake.open(&name).await?;
-        let version = table.as_ref().and_then(|t| t.version());
-        let schema = Arc::new(Schema::new(
-            view.features
-                .iter()
-                .map(|f| Field::new(f.as_str(), DataType::Float64, true))
-                .collect::<Vec<_>>(),
-        ));
-        let history = match table {
-            None => History {
-                version,
-                features: RecordBatch::new_empty(schema),
-                index: HashMap::new(),
-            },
-            Some(t) => {
-                let ctx = SessionContext::new();
-                SessionBuilder::register(&ctx, &name, &t).await?;
-                let features: Vec<String> =
-                    view.features.iter().map(|f| format!("\"{f}\"")).collect();
-                let batches = ctx
-                    .sql(&format!(
-                        "SELECT CAST({e} AS VARCHAR) AS __entity, {ts} AS __ts, {f} FROM {name}",
-                        e = view.entity,
-                        ts = view.timestamp,
-                        f = features.join(", ")
-                    ))
-                    .await?
-                    .collect()
-                    .await?;
-                let all = if batches.is_empty() {
-                    return Err(Error::Query(format!("{name} returned no batches")));
-                } else {
-                    concat_batches(&batches[0].schema(), &batches)?
-                };
-                let entity = cast(all.column(0), &DataType::Utf8)?;
-                let entity = entity.as_string::<i32>();
-                let ts = ts_us(all.column(1))?;
-                let ts = ts.as_primitive::<Int64Type>();
-                let mut index: HashMap<String, Vec<(i64, u32)>> = HashMap::new();
-                for i in 0..all.num_rows() {
-                    if entity.is_null(i) || ts.is_null(i) {
-                        continue;
-                    }
-                    index
-                        .entry(entity.value(i).to_string())
-                        .or_default()
-                        .push((ts.value(i), u32::try_from(i).unwrap_or(u32::MAX)));
-                }
-                for rows in index.values_mut() {
-                    rows.sort_unstable();
-                }
-                let feature_schema = Arc::new(Schema::new(all.schema().fields()[2..].to_vec()));
-                History {
-                    version,
-                    features: RecordBatch::try_new(feature_schema, all.columns()[2..].to_vec())?,
-                    index,
-                }
-            }
+        match &table {
+            Some(t) => tables.insert(view.name.clone(), t.clone()),
+            None => tables.remove(&view.name),
         };
-        let h = Arc::new(history);
-        cache.insert(view.name.clone(), h.clone());
-        Ok(h)
+        Ok(table)
+    }
+
+    /// The rows of a view a request can use: its entities', stamped from the earliest
+    /// timestamp asked for less the TTL to the latest. Filters on the timestamp let the
+    /// table's file statistics skip files; the entities are a semi-join.
+    async fn history(&self, view: &FeatureView, wanted: Wanted<'_>) -> Result<History> {
+        let Some(table) = self.table(view).await? else {
+            let schema = Schema::new(
+                view.features
+                    .iter()
+                    .map(|f| Field::new(f.as_str(), DataType::Float64, true))
+                    .collect::<Vec<_>>(),
+            );
+            return Ok(History {
+                features: RecordBatch::new_empty(Arc::new(schema)),
+                index: HashMap::new(),
+            });
+        };
+        let name = view.table_name();
+        let ctx = SessionContext::new();
+        SessionBuilder::register(&ctx, &name, &table).await?;
+        let reference = TableReference::partial(name.layer.clone(), name.table.clone());
+        let at = |us: i64| {
+            lit(ScalarValue::TimestampMicrosecond(
+                Some(us),
+                Some("UTC".into()),
+            ))
+        };
+        let entity = cast_expr(ident(&view.entity), DataType::Utf8);
+        let ts = ident(&view.timestamp);
+        let ids: Vec<Expr> = wanted.entities.iter().map(|e| lit(*e)).collect();
+        let mut columns = vec![entity.clone().alias("__entity"), ts.clone().alias("__ts")];
+        columns.extend(view.features.iter().map(ident));
+        let df = ctx
+            .table(reference)
+            .await?
+            .filter(
+                ts.clone()
+                    .gt_eq(at(wanted.from_us))
+                    .and(ts.lt_eq(at(wanted.to_us)))
+                    .and(entity.in_list(ids, false)),
+            )?
+            .select(columns)?;
+        let plan = df.create_physical_plan().await?;
+        let batches = collect(plan.clone(), ctx.task_ctx()).await?;
+        let all = concat_batches(&plan.schema(), &batches)?;
+        self.bytes_read
+            .fetch_add(scanned_bytes(plan.as_ref()), Ordering::Relaxed);
+        index(all)
     }
 
     /// Join `features` (`view:feature`) onto `rows`, as of each row's `timestamp_column`.
@@ -246,8 +260,17 @@ impl TrainingSets {
                     view.entity, view.name
                 )));
             }
-            let history = self.history(view).await?;
             let ttl = i64::try_from(view.ttl.as_micros()).unwrap_or(i64::MAX);
+            let (min, max) = ts
+                .iter()
+                .flatten()
+                .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+            let wanted = Wanted {
+                entities: entity.iter().flatten().collect(),
+                from_us: min.saturating_sub(ttl),
+                to_us: max,
+            };
+            let history = self.history(view, wanted).await?;
             let idx: UInt32Array = (0..rows.num_rows())
                 .map(|i| {
                     if entity.is_null(i) || ts.is_null(i) {
@@ -286,6 +309,47 @@ impl TrainingSets {
             columns,
         )?)
     }
+}
+
+/// Bytes the plan's Parquet scans read from the table's files, after file and row-group
+/// pruning.
+fn scanned_bytes(plan: &dyn ExecutionPlan) -> u64 {
+    let own = plan
+        .metrics()
+        .and_then(|m| m.sum_by_name("bytes_scanned"))
+        .map_or(0, |v| v.as_usize());
+    let below: u64 = plan
+        .children()
+        .iter()
+        .map(|c| scanned_bytes(c.as_ref()))
+        .sum();
+    below + u64::try_from(own).unwrap_or(u64::MAX)
+}
+
+/// Index rows shaped `__entity, __ts, <features>` by entity, each entity's rows by time.
+fn index(all: RecordBatch) -> Result<History> {
+    let entity = cast(all.column(0), &DataType::Utf8)?;
+    let entity = entity.as_string::<i32>();
+    let ts = ts_us(all.column(1))?;
+    let ts = ts.as_primitive::<Int64Type>();
+    let mut index: HashMap<String, Vec<(i64, u32)>> = HashMap::new();
+    for i in 0..all.num_rows() {
+        if entity.is_null(i) || ts.is_null(i) {
+            continue;
+        }
+        index
+            .entry(entity.value(i).to_string())
+            .or_default()
+            .push((ts.value(i), u32::try_from(i).unwrap_or(u32::MAX)));
+    }
+    for rows in index.values_mut() {
+        rows.sort_unstable();
+    }
+    let feature_schema = Arc::new(Schema::new(all.schema().fields()[2..].to_vec()));
+    Ok(History {
+        features: RecordBatch::try_new(feature_schema, all.columns()[2..].to_vec())?,
+        index,
+    })
 }
 
 /// Entity rows from a request body.

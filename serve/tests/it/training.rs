@@ -23,6 +23,21 @@ impl Lcg {
     }
 }
 
+/// Bytes of every Parquet file under `dir`.
+fn parquet_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| match e.file_type().unwrap().is_dir() {
+            true => parquet_bytes(&e.path()),
+            false if e.path().extension().is_some_and(|x| x == "parquet") => {
+                e.metadata().unwrap().len()
+            }
+            false => 0,
+        })
+        .sum()
+}
+
 fn rfc(us: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us)
         .unwrap()
@@ -110,6 +125,47 @@ async fn training_sets_match_a_brute_force_as_of_join() {
         .unwrap()
         .as_primitive::<Int64Type>();
     assert_eq!(labels.value(5), 5);
+
+    // A request for two players at one moment reads only the files of the days within its
+    // TTL (one file per day, 2-3 of 20), not the view's history.
+    let total = parquet_bytes(&dir.path().join("gold/player_features"));
+    let at = features
+        .iter()
+        .find(|(p, t, _)| p == "p-3" && *t >= base + 3 * DAY)
+        .map(|f| f.1 + 6 * HOUR)
+        .unwrap();
+    let few: Vec<Value> = ["p-3", "p-17"]
+        .iter()
+        .map(|p| json!({"player_id": p, "event_timestamp": rfc(at)}))
+        .collect();
+    let before = sets.bytes_read();
+    let out = sets
+        .build(
+            &feature_views(),
+            &["player_features:sessions_7d".into()],
+            &rows_from_json(&few).unwrap(),
+            "event_timestamp",
+            false,
+        )
+        .await
+        .unwrap();
+    let read = sets.bytes_read() - before;
+    assert!(
+        read > 0 && read * 5 < total,
+        "read {read} bytes of the view's {total} for 2 players over 2 days"
+    );
+    let want: Vec<Option<i64>> = ["p-3", "p-17"]
+        .iter()
+        .map(|p| {
+            features
+                .iter()
+                .filter(|(fp, ft, _)| fp == p && *ft <= at && at - ft <= ttl)
+                .max_by_key(|(_, ft, _)| *ft)
+                .map(|(_, _, v)| v * 100)
+        })
+        .collect();
+    assert!(want[0].is_some());
+    assert_eq!(got(&out), want);
 
     // Over HTTP: JSON in, Arrow IPC / Parquet / JSON out, all the same rows.
     let store = OnlineStore::memory(lake.clone(), feature_views())
