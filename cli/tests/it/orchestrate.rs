@@ -9,7 +9,9 @@ use crate::refine::{assert_same, run, snapshot};
 /// and its tables equal a replay of Bronze.
 #[test]
 fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
-    let env = Env::new(2);
+    // A broker of its own, as for the ingest crash tests (docs/design.md, "Test broker").
+    let broker = OwnBroker::start();
+    let env = Env::with_brokers(2, broker.addr.clone());
     let config = env.dir.path().join("strata.toml");
     std::fs::write(
         &config,
