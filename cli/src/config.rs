@@ -241,6 +241,9 @@ pub struct RunConfig {
     pub default_sla_s: u64,
     /// Per-table freshness SLA in seconds, e.g. `{ "gold.agent_daily" = 120 }`.
     pub sla_s: BTreeMap<String, u64>,
+    /// Memory a refinement query (one Silver or Gold job run, `run`, `replay`, backfills)
+    /// may hold before its sorts, aggregations and joins spill to disk, in MiB; 0: unbounded.
+    pub memory_limit_mb: usize,
 }
 
 impl Default for RunConfig {
@@ -255,6 +258,7 @@ impl Default for RunConfig {
             metrics_addr: "127.0.0.1:0".into(),
             default_sla_s: 300,
             sla_s: BTreeMap::new(),
+            memory_limit_mb: 0,
         }
     }
 }

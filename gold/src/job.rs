@@ -8,7 +8,8 @@ use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::datafusion::common::{ScalarValue, TableReference};
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
+use deltalake::datafusion::execution::SessionStateBuilder;
+use deltalake::datafusion::prelude::{Expr, SessionConfig, SessionContext, col, lit};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
@@ -247,10 +248,12 @@ impl GoldJob {
     /// written over all history and never names the days.
     async fn session(
         &self,
+        lake: &Lake,
         inputs: &[(TableName, DeltaTable)],
         days: &BTreeSet<String>,
     ) -> Result<SessionContext> {
-        let ctx = SessionContext::new();
+        let state = SessionStateBuilder::new().with_default_features();
+        let ctx = SessionBuilder::refine_context(lake, SessionConfig::new(), state)?;
         let read = date_literals(&expand(days, self.table.lookback_days, false));
         for (name, table) in inputs {
             SessionBuilder::register(&ctx, name, table).await?;
@@ -279,7 +282,7 @@ impl GoldJob {
         whole: Whole,
     ) -> Result<(usize, Option<u64>)> {
         let list = strata_silver::day_list(days);
-        let ctx = self.session(inputs, days).await?;
+        let ctx = self.session(lake, inputs, days).await?;
         let df = ctx
             .sql(&self.table.sql)
             .await

@@ -64,6 +64,9 @@ pub struct Lake {
     /// delta-rs storage options (`aws_endpoint`, `aws_region`, ...). Credentials are not kept
     /// here: they come from the environment or the instance, as for every AWS client.
     options: HashMap<String, String>,
+    /// Memory each refinement query may hold before its operators spill to disk; `None`
+    /// leaves it unbounded.
+    memory_limit: Option<usize>,
 }
 
 impl Lake {
@@ -96,6 +99,7 @@ impl Lake {
         Ok(Self {
             root,
             options: HashMap::new(),
+            memory_limit: None,
         })
     }
 
@@ -103,6 +107,16 @@ impl Lake {
     pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
         self.options = options;
         self
+    }
+
+    /// Bound the memory of the queries that refine this lake (see [`crate::SessionBuilder::runtime`]).
+    pub fn with_memory_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    pub fn memory_limit(&self) -> Option<usize> {
+        self.memory_limit
     }
 
     /// parse_table_uri fails fast, with InvalidTableLocation, on a missing local table.

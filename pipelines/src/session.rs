@@ -1,7 +1,10 @@
 use std::sync::Arc;
 
 use deltalake::datafusion::catalog::MemorySchemaProvider;
-use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::execution::SessionStateBuilder;
+use deltalake::datafusion::execution::memory_pool::FairSpillPool;
+use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 
 use deltalake::DeltaTable;
 
@@ -22,6 +25,38 @@ const QUARANTINE_VIEW: &str = "CREATE VIEW bronze.quarantine AS \
 impl SessionBuilder {
     pub fn new(lake: Lake) -> Self {
         Self { lake }
+    }
+
+    /// The runtime for the lake's refinement queries: with a memory limit, a fair pool that
+    /// makes sorts, aggregations and joins spill to the OS temp directory once their share is
+    /// used, so a query's memory stays bounded however large its input is.
+    pub fn runtime(lake: &Lake) -> Result<Arc<RuntimeEnv>> {
+        let builder = RuntimeEnvBuilder::new();
+        let builder = match lake.memory_limit() {
+            Some(bytes) => builder.with_memory_pool(Arc::new(FairSpillPool::new(bytes))),
+            None => builder,
+        };
+        Ok(builder.build_arc()?)
+    }
+
+    /// A refinement session: `config` and `state` on the lake's runtime. Under a memory limit
+    /// a sort sets aside an eighth of it (not DataFusion's fixed 10 MiB) to merge what it
+    /// spilled, so small limits work.
+    pub fn refine_context(
+        lake: &Lake,
+        mut config: SessionConfig,
+        state: SessionStateBuilder,
+    ) -> Result<SessionContext> {
+        if let Some(bytes) = lake.memory_limit() {
+            let execution = &mut config.options_mut().execution;
+            execution.sort_spill_reservation_bytes =
+                execution.sort_spill_reservation_bytes.min(bytes / 8);
+        }
+        let state = state
+            .with_config(config)
+            .with_runtime_env(Self::runtime(lake)?)
+            .build();
+        Ok(SessionContext::new_with_state(state))
     }
 
     /// Register one table (at the version it is loaded at) as `layer.table`.

@@ -23,8 +23,10 @@ use deltalake::datafusion::logical_expr::{
 use deltalake::datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use deltalake::datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col};
 
+use strata_pipelines::{Lake, SessionBuilder};
 use strata_project::SilverTable;
 
+use crate::Result;
 use crate::decode::{BRONZE_COLUMNS, Untyped, decode};
 
 /// What a plan's extraction saw, complete once the plan has run.
@@ -60,7 +62,7 @@ impl Extraction {
 /// projection's expressions into the filters it pushes through it. Both are off here; Bronze
 /// predicates still reach the Parquet scan through the logical plan (file and row-group
 /// pruning).
-pub(crate) fn session() -> SessionContext {
+pub(crate) fn session(lake: &Lake) -> Result<SessionContext> {
     let mut config = SessionConfig::new();
     config
         .options_mut()
@@ -72,11 +74,9 @@ pub(crate) fn session() -> SessionContext {
         .filter(|r| r.name() != "FilterPushdown")
         .collect();
     let state = SessionStateBuilder::new()
-        .with_config(config)
         .with_default_features()
-        .with_physical_optimizer_rules(rules)
-        .build();
-    SessionContext::new_with_state(state)
+        .with_physical_optimizer_rules(rules);
+    Ok(SessionBuilder::refine_context(lake, config, state)?)
 }
 
 /// `source` (Bronze rows, already filtered to the table's events) decoded into the table's
@@ -231,7 +231,7 @@ mod tests {
         for name in ["player_sessions", "missions"] {
             let table = project.silver_table(name).expect("table").clone();
             let job = SilverJob::new(table);
-            let ctx = session();
+            let ctx = session(&Lake::new("unused-lake").expect("lake")).expect("session");
             let source = ctx.read_batch(bronze(&rows)).expect("source");
             let refined = job
                 .refine_bronze(&ctx, source, None, None)

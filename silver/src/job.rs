@@ -240,7 +240,7 @@ impl SilverJob {
             // scanned again.
             self.checkpoint_only(out, txn).await
         } else {
-            let ctx = crate::extract::session();
+            let ctx = crate::extract::session(lake)?;
             bronze
                 .update_datafusion_session(&ctx.state())
                 .map_err(|e| self.delta(e))?;

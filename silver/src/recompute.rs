@@ -49,7 +49,7 @@ impl SilverJob {
                 &["event_date"],
             )
             .await?;
-        let ctx = crate::extract::session();
+        let ctx = crate::extract::session(lake)?;
         let provider = bronze.table_provider().await.map_err(|e| self.query(e))?;
         bronze
             .update_datafusion_session(&ctx.state())

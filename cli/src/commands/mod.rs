@@ -61,7 +61,14 @@ pub fn jobs(config: &Config) -> Result<Vec<Arc<dyn strata_orchestration::Job>>> 
 }
 
 pub fn lake(config: &Config) -> Result<Lake> {
-    Ok(Lake::new(&config.lake.uri)?.with_storage_options(config.lake.storage_options()))
+    let memory = config
+        .run
+        .memory_limit_mb
+        .checked_mul(1 << 20)
+        .filter(|&b| b > 0);
+    Ok(Lake::new(&config.lake.uri)?
+        .with_storage_options(config.lake.storage_options())
+        .with_memory_limit(memory))
 }
 
 /// The ingest inspector: the built-in schemas plus the versions registered in the lake's
