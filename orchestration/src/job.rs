@@ -208,7 +208,8 @@ fn classify_query(e: &DataFusionError) -> (ErrorDomain, bool) {
         DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
             (ErrorDomain::External, true)
         }
-        DataFusionError::ResourcesExhausted(_) => (ErrorDomain::External, true),
+        // Each job runs in a pool of its own: a retry would fail the same way.
+        DataFusionError::ResourcesExhausted(_) => (ErrorDomain::User, false),
         DataFusionError::External(inner) => match inner.downcast_ref::<DeltaTableError>() {
             Some(d) => classify_delta(d),
             None => (ErrorDomain::Internal, false),
@@ -244,6 +245,17 @@ fn classify_quality(e: &strata_quality::Error) -> (ErrorDomain, bool) {
     }
 }
 
+/// What an operator does about a query that ran out of its memory pool.
+fn memory_hint(e: &DataFusionError) -> &'static str {
+    match e {
+        DataFusionError::ResourcesExhausted(_) => {
+            " (the job's memory is bounded by run.memory_limit_mb: raise it, or 0 for no bound)"
+        }
+        DataFusionError::Context(_, inner) => memory_hint(inner),
+        _ => "",
+    }
+}
+
 pub fn classify_silver(e: &strata_silver::Error) -> JobFailure {
     use strata_silver::Error as S;
     let (domain, retryable) = match e {
@@ -255,7 +267,11 @@ pub fn classify_silver(e: &strata_silver::Error) -> JobFailure {
         S::Expectations { .. } => (ErrorDomain::User, false),
         S::Quality { source, .. } => classify_quality(source),
     };
-    JobFailure::new(domain, retryable, e.to_string())
+    let hint = match e {
+        S::Query { source, .. } => memory_hint(source),
+        _ => "",
+    };
+    JobFailure::new(domain, retryable, format!("{e}{hint}"))
 }
 
 pub fn classify_gold(e: &strata_gold::Error) -> JobFailure {
@@ -269,5 +285,27 @@ pub fn classify_gold(e: &strata_gold::Error) -> JobFailure {
         G::Expectations { .. } => (ErrorDomain::User, false),
         G::Quality { source, .. } => classify_quality(source),
     };
-    JobFailure::new(domain, retryable, e.to_string())
+    let hint = match e {
+        G::Query { source, .. } => memory_hint(source),
+        _ => "",
+    };
+    JobFailure::new(domain, retryable, format!("{e}{hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_out_of_its_memory_pool_fails_at_once_naming_the_limit() {
+        let e = strata_silver::Error::Query {
+            job: "silver.missions".into(),
+            source: Box::new(DataFusionError::ResourcesExhausted(
+                "Failed to allocate additional 880.3 KB for ExternalSorter[1]".into(),
+            )),
+        };
+        let f = classify_silver(&e);
+        assert_eq!((f.domain, f.retryable), (ErrorDomain::User, false));
+        assert!(f.message.contains("run.memory_limit_mb"), "{}", f.message);
+    }
 }
