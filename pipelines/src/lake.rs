@@ -109,7 +109,7 @@ impl Lake {
         self
     }
 
-    /// Bound the memory of the queries that refine this lake (see [`crate::SessionBuilder::runtime`]).
+    /// Bound the memory of the queries that refine this lake (see [`crate::SessionBuilder::refine_context`]).
     pub fn with_memory_limit(mut self, bytes: Option<usize>) -> Self {
         self.memory_limit = bytes;
         self

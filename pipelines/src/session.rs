@@ -30,7 +30,7 @@ impl SessionBuilder {
     /// The runtime for the lake's refinement queries: with a memory limit, a fair pool that
     /// makes sorts, aggregations and joins spill to the OS temp directory once their share is
     /// used, so a query's memory stays bounded however large its input is.
-    pub fn runtime(lake: &Lake) -> Result<Arc<RuntimeEnv>> {
+    fn runtime(lake: &Lake) -> Result<Arc<RuntimeEnv>> {
         let builder = RuntimeEnvBuilder::new();
         let builder = match lake.memory_limit() {
             Some(bytes) => builder.with_memory_pool(Arc::new(FairSpillPool::new(bytes))),

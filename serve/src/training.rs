@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
 use deltalake::arrow::compute::{cast, concat_batches, take};
 use deltalake::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 use deltalake::datafusion::common::{ScalarValue, TableReference};
 use deltalake::datafusion::physical_plan::{ExecutionPlan, collect};
-use deltalake::datafusion::prelude::{Expr, SessionContext, cast as cast_expr, ident, lit};
+use deltalake::datafusion::prelude::{JoinType, SessionContext, cast as cast_expr, ident, lit};
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use strata_pipelines::{Lake, SessionBuilder, TableVersions};
@@ -167,7 +169,7 @@ impl TrainingSets {
 
     /// The rows of a view a request can use: its entities', stamped from the earliest
     /// timestamp asked for less the TTL to the latest. Filters on the timestamp let the
-    /// table's file statistics skip files; the entities are a semi-join.
+    /// table's file statistics skip files.
     async fn history(&self, view: &FeatureView, wanted: Wanted<'_>) -> Result<History> {
         let Some(table) = self.table(view).await? else {
             let schema = Schema::new(
@@ -191,21 +193,33 @@ impl TrainingSets {
                 Some("UTC".into()),
             ))
         };
-        let entity = cast_expr(ident(&view.entity), DataType::Utf8);
         let ts = ident(&view.timestamp);
-        let ids: Vec<Expr> = wanted.entities.iter().map(|e| lit(*e)).collect();
-        let mut columns = vec![entity.clone().alias("__entity"), ts.clone().alias("__ts")];
+        let mut columns = vec![
+            cast_expr(ident(&view.entity), DataType::Utf8).alias("__entity"),
+            ts.clone().alias("__ts"),
+        ];
         columns.extend(view.features.iter().map(ident));
-        let df = ctx
+        let rows = ctx
             .table(reference)
             .await?
             .filter(
                 ts.clone()
                     .gt_eq(at(wanted.from_us))
-                    .and(ts.lt_eq(at(wanted.to_us)))
-                    .and(entity.in_list(ids, false)),
+                    .and(ts.lt_eq(at(wanted.to_us))),
             )?
             .select(columns)?;
+        // A semi-join on the (small) set of requested entities, not an IN list: a training
+        // set may ask for millions of entities.
+        let ids: ArrayRef = Arc::new(StringArray::from_iter_values(wanted.entities));
+        let df = ctx
+            .read_batch(RecordBatch::try_from_iter([("__wanted", ids)])?)?
+            .join(
+                rows,
+                JoinType::RightSemi,
+                &["__wanted"],
+                &["__entity"],
+                None,
+            )?;
         let plan = df.create_physical_plan().await?;
         let batches = collect(plan.clone(), ctx.task_ctx()).await?;
         let all = concat_batches(&plan.schema(), &batches)?;

@@ -61,11 +61,7 @@ pub fn jobs(config: &Config) -> Result<Vec<Arc<dyn strata_orchestration::Job>>> 
 }
 
 pub fn lake(config: &Config) -> Result<Lake> {
-    let memory = config
-        .run
-        .memory_limit_mb
-        .checked_mul(1 << 20)
-        .filter(|&b| b > 0);
+    let memory = Some(config.run.memory_limit_mb.saturating_mul(1 << 20)).filter(|&b| b > 0);
     Ok(Lake::new(&config.lake.uri)?
         .with_storage_options(config.lake.storage_options())
         .with_memory_limit(memory))
