@@ -244,6 +244,10 @@ pub struct RunConfig {
     /// Memory a refinement query (one Silver or Gold job run, `run`, `replay`, backfills)
     /// may hold before its sorts, aggregations and joins spill to disk, in MiB; 0: unbounded.
     pub memory_limit_mb: usize,
+    /// Input rows a job refines per commit: Bronze rows for a Silver job, input rows of the
+    /// days recomputed for a Gold job. A replay or a catch-up after an outage then holds one
+    /// chunk at a time and resumes after the last one committed; 0: a whole increment at once.
+    pub chunk_rows: u64,
 }
 
 impl Default for RunConfig {
@@ -259,6 +263,7 @@ impl Default for RunConfig {
             default_sla_s: 300,
             sla_s: BTreeMap::new(),
             memory_limit_mb: 0,
+            chunk_rows: 250_000,
         }
     }
 }

@@ -214,7 +214,7 @@ impl GoldJob {
         report.days = days.iter().cloned().collect();
         let props = self.commit_properties(&consumed);
         let (rows, version) = self
-            .write_days(lake, &inputs, out, &days, props, Whole::Days)
+            .write_chunked(lake, &inputs, out, &days, props, Whole::Days)
             .await?;
         report.rows_out = rows;
         report.output_version = version;

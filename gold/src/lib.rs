@@ -9,6 +9,7 @@
 //!        + txn(job:gold.<table>@<input>, input version) for every input
 //! ```
 
+mod chunks;
 pub mod error;
 pub mod job;
 mod rebuild;

@@ -1,6 +1,7 @@
 //! A model whose SQL or settings changed is rebuilt from its inputs' whole history: the
 //! model's hash is kept in its table (a Delta `txn` action, `model:gold.<name>`) and compared
-//! at every run (a table written before hashes were kept adopts the current one). The rebuild writes chunks of days, logging progress; only its last commit
+//! at every run (a table written before hashes were kept adopts the current one). The
+//! rebuild writes chunks of days (see `chunks`), logging progress; only its last commit
 //! records the new hash and the inputs' checkpoints, so a rebuild cut short starts again.
 
 use std::collections::BTreeSet;
@@ -12,9 +13,6 @@ use tracing::info;
 
 use crate::Result;
 use crate::job::{GoldJob, GoldReport, Whole, expand};
-
-/// Days per commit of a rebuild.
-const REBUILD_CHUNK_DAYS: usize = 31;
 
 impl GoldJob {
     /// The model's hash, as kept in its table.
@@ -48,40 +46,20 @@ impl GoldJob {
         }
         let days = expand(&days, self.model().lookback_days, true);
         let list: Vec<String> = days.iter().cloned().collect();
-        let chunks: Vec<&[String]> = list.chunks(REBUILD_CHUNK_DAYS).collect();
-        info!(job = %self.name(), days = list.len(), chunks = chunks.len().max(1),
+        info!(job = %self.name(), days = list.len(),
               "the model's SQL or settings changed; rebuilding its table from the inputs' history");
-        let mut out = Some(out);
-        let last = chunks.len().saturating_sub(1);
-        for (i, chunk) in chunks.iter().enumerate() {
-            let chunk: BTreeSet<String> = chunk.iter().cloned().collect();
-            let props = if i == last {
-                self.commit_properties(&consumed)
-            } else {
-                CommitProperties::default()
-            };
-            let whole = if i == 0 { Whole::Replace } else { Whole::Days };
-            let (rows, version) = self
-                .write_days(lake, inputs, out.take(), &chunk, props, whole)
-                .await?;
-            report.rows_out += rows;
-            report.output_version = version;
-            out = lake.open(&self.model().table_name()).await?;
-            info!(job = %self.name(), chunk = i + 1, of = chunks.len(), rows, "rebuild progress");
-        }
-        if chunks.is_empty() {
-            let (_, version) = self
-                .write_days(
-                    lake,
-                    inputs,
-                    out,
-                    &BTreeSet::new(),
-                    self.commit_properties(&consumed),
-                    Whole::Replace,
-                )
-                .await?;
-            report.output_version = version;
-        }
+        let (rows, version) = self
+            .write_chunked(
+                lake,
+                inputs,
+                Some(out),
+                &days,
+                self.commit_properties(&consumed),
+                Whole::Replace,
+            )
+            .await?;
+        report.rows_out = rows;
+        report.output_version = version;
         report.days = list;
         Ok(report)
     }

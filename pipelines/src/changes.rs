@@ -38,6 +38,21 @@ pub struct Increment {
 }
 
 impl Increment {
+    fn empty(since: Option<u64>, to: u64) -> Self {
+        Self {
+            since,
+            to,
+            added: Vec::new(),
+            removed: Vec::new(),
+            metadata_changed: false,
+        }
+    }
+
+    /// Rows added, from the files' statistics (files without them count as none).
+    pub fn rows(&self) -> u64 {
+        self.added.iter().filter_map(|f| f.rows).sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
     }
@@ -61,13 +76,7 @@ pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Re
         table: name.to_string(),
         lake: table.table_url().to_string(),
     })?;
-    let mut inc = Increment {
-        since,
-        to,
-        added: Vec::new(),
-        removed: Vec::new(),
-        metadata_changed: false,
-    };
+    let mut inc = Increment::empty(since, to);
     for version in since.map_or(0, |v| v + 1)..=to {
         let c = commit(table, name, version)
             .await?
@@ -80,6 +89,60 @@ pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Re
         inc.metadata_changed |= c.metadata_changed;
     }
     Ok(inc)
+}
+
+/// The increment after `since`, cut at version boundaries into pieces of at least
+/// `max_rows` added rows each (the last may hold fewer); `None` keeps it whole. A version is
+/// never split, since a job's checkpoint is a version: each piece can be committed with its
+/// `to` as the checkpoint, so a long catch-up resumes after its last committed piece. A file
+/// without a row count ends its piece.
+pub async fn increments(
+    table: &DeltaTable,
+    name: &str,
+    since: Option<u64>,
+    max_rows: Option<u64>,
+) -> Result<Vec<Increment>> {
+    let Some(max_rows) = max_rows else {
+        let whole = increment(table, name, since).await?;
+        return Ok((whole.since != Some(whole.to))
+            .then_some(whole)
+            .into_iter()
+            .collect());
+    };
+    let to = table.version().ok_or_else(|| Error::NoSuchTable {
+        table: name.to_string(),
+        lake: table.table_url().to_string(),
+    })?;
+    let mut pieces = Vec::new();
+    let mut piece: Option<(Increment, u64)> = None;
+    for version in since.map_or(0, |v| v + 1)..=to {
+        let c = commit(table, name, version)
+            .await?
+            .ok_or(Error::MissingCommit {
+                table: name.to_string(),
+                version,
+            })?;
+        let (inc, rows) = piece.get_or_insert_with(|| {
+            let since = pieces.last().map_or(since, |p: &Increment| Some(p.to));
+            (Increment::empty(since, version), 0)
+        });
+        inc.to = version;
+        *rows += c
+            .added
+            .iter()
+            .map(|f| f.rows.unwrap_or(max_rows))
+            .sum::<u64>();
+        inc.added.extend(c.added);
+        inc.removed.extend(c.removed);
+        inc.metadata_changed |= c.metadata_changed;
+        if *rows >= max_rows
+            && let Some((done, _)) = piece.take()
+        {
+            pieces.push(done);
+        }
+    }
+    pieces.extend(piece.map(|(inc, _)| inc));
+    Ok(pieces)
 }
 
 /// One commit of a table's log, as readers of its data see it.
@@ -215,6 +278,63 @@ mod tests {
         assert_eq!(
             f.partition_values.get("d"),
             Some(&Some("2026-01-01".into()))
+        );
+    }
+
+    /// A table of `sizes.len()` appends (version 0 creates it empty): append i adds
+    /// `sizes[i]` rows.
+    async fn appended(dir: &std::path::Path, sizes: &[i64]) -> DeltaTable {
+        use deltalake::arrow::array::{Int64Array, RecordBatch};
+        use deltalake::arrow::datatypes::{DataType, Field, Schema};
+        use deltalake::protocol::SaveMode;
+        use std::sync::Arc;
+
+        let lake = crate::Lake::new(dir.to_str().unwrap()).unwrap();
+        let name: crate::TableName = "bronze.t".parse().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let mut table = lake.ensure_table(&name, schema.clone(), &[]).await.unwrap();
+        for &n in sizes {
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from_iter_values(0..n))],
+            )
+            .unwrap();
+            table = table
+                .write(vec![batch])
+                .with_save_mode(SaveMode::Append)
+                .await
+                .unwrap();
+        }
+        table
+    }
+
+    #[tokio::test]
+    async fn increments_end_at_versions_once_they_hold_enough_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = appended(dir.path(), &[3, 3, 5, 1, 1]).await;
+        let cuts = |p: &[Increment]| -> Vec<(Option<u64>, u64, u64)> {
+            p.iter().map(|i| (i.since, i.to, i.rows())).collect()
+        };
+        let pieces = increments(&table, "t", None, Some(6)).await.unwrap();
+        assert_eq!(
+            cuts(&pieces),
+            [(None, 2, 6), (Some(2), 4, 6), (Some(4), 5, 1)]
+        );
+        let pieces = increments(&table, "t", Some(1), Some(4)).await.unwrap();
+        assert_eq!(cuts(&pieces), [(Some(1), 3, 8), (Some(3), 5, 2)]);
+        let whole = increments(&table, "t", Some(2), None).await.unwrap();
+        assert_eq!(cuts(&whole), [(Some(2), 5, 7)]);
+        assert!(
+            increments(&table, "t", Some(5), Some(4))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            increments(&table, "t", Some(5), None)
+                .await
+                .unwrap()
+                .is_empty()
         );
     }
 }

@@ -88,6 +88,23 @@ impl JobSpec {
         txn_version(output, &self.output, &self.app_id(input)).await
     }
 
+    /// Commit properties that forget this job's checkpoints of `inputs`: a job rebuilding its
+    /// table from scratch commits the emptied table with them, then consumes its inputs
+    /// from the start like a first run. (A `txn` version of -1 reads back as none.)
+    pub fn reset_properties(&self, inputs: &[TableName]) -> CommitProperties {
+        CommitProperties::default()
+            .with_application_transactions(
+                inputs
+                    .iter()
+                    .map(|input| Transaction::new(self.app_id(input), -1))
+                    .collect::<Vec<_>>(),
+            )
+            .with_metadata([(
+                "strata.job".to_string(),
+                json!({"job": self.name, "reset": inputs.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+            )])
+    }
+
     /// Commit properties carrying the new checkpoints (and who wrote the commit).
     pub fn commit_properties(&self, consumed: &[(TableName, u64)]) -> CommitProperties {
         let txns: Vec<Transaction> = consumed
@@ -131,6 +148,12 @@ impl Declaration {
     pub async fn stored(&self, table: &DeltaTable, name: &TableName) -> Result<Option<i64>> {
         let v = txn_version(table, name, &self.app_id).await?;
         Ok(v.and_then(|v| i64::try_from(v).ok()))
+    }
+
+    /// `spec`'s checkpoints of `inputs` forgotten, and this hash.
+    pub fn reset_properties(&self, spec: &JobSpec, inputs: &[TableName]) -> CommitProperties {
+        spec.reset_properties(inputs)
+            .with_application_transaction(Transaction::new(self.app_id.clone(), self.version))
     }
 
     /// `spec`'s checkpoints for `consumed`, and this hash.

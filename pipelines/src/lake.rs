@@ -67,6 +67,8 @@ pub struct Lake {
     /// Memory each refinement query may hold before its operators spill to disk; `None`
     /// leaves it unbounded.
     memory_limit: Option<usize>,
+    /// Input rows a job refines per commit (a chunk); `None`: a whole increment at once.
+    chunk_rows: Option<u64>,
 }
 
 impl Lake {
@@ -100,6 +102,7 @@ impl Lake {
             root,
             options: HashMap::new(),
             memory_limit: None,
+            chunk_rows: None,
         })
     }
 
@@ -117,6 +120,17 @@ impl Lake {
 
     pub fn memory_limit(&self) -> Option<usize> {
         self.memory_limit
+    }
+
+    /// Refine at most about `rows` input rows per commit, so a replay or a long catch-up
+    /// holds one chunk at a time and resumes after the last one committed.
+    pub fn with_chunk_rows(mut self, rows: Option<u64>) -> Self {
+        self.chunk_rows = rows.filter(|&r| r > 0);
+        self
+    }
+
+    pub fn chunk_rows(&self) -> Option<u64> {
+        self.chunk_rows
     }
 
     /// parse_table_uri fails fast, with InvalidTableLocation, on a missing local table.

@@ -7,7 +7,7 @@ use deltalake::datafusion::prelude::{
 };
 use deltalake::{DeltaTable, DeltaTableError};
 use strata_bronze::{events_table, replayed_table};
-use strata_pipelines::{Lake, TableName, increment};
+use strata_pipelines::{Lake, TableName, increments};
 use strata_quality::results::{Enforced, enforce};
 use strata_quality::{Action, Expectation, ExpectationResult};
 use tracing::info;
@@ -228,14 +228,40 @@ impl SilverJob {
                 .await?
             && stored != self.declaration().version
         {
-            return self.rebuild(lake, &bronze, report).await;
+            self.rebuild(out).await?;
+            return Box::pin(self.run(lake)).await;
         }
         report.input_version = bronze.version();
-        let Some((consumed, urls)) = self.increment_files(lake, &bronze, &out).await? else {
-            return Ok(report);
-        };
-        let txn = self.commit_properties(&consumed);
-        let written = if urls.is_empty() {
+        let chunks = self.chunks(lake, &bronze, &out).await?;
+        let (count, mut out) = (chunks.len(), out);
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            out = self
+                .run_chunk(lake, &bronze, out, chunk, &mut report)
+                .await?;
+            if count > 1 {
+                info!(job = %self.name(), chunk = i + 1, of = count, rows_out = report.rows_out,
+                      "silver chunk committed");
+            }
+            report.output_version = out.version();
+        }
+        if count > 0 {
+            info!(job = %self.name(), bronze_version = ?report.input_version, rows_in = report.rows_in,
+                  rows_out = report.rows_out, "silver increment committed");
+        }
+        Ok(report)
+    }
+
+    /// Refine one chunk and commit it with its checkpoint.
+    async fn run_chunk(
+        &self,
+        lake: &Lake,
+        bronze: &DeltaTable,
+        out: DeltaTable,
+        chunk: Chunk,
+        report: &mut RunReport,
+    ) -> Result<DeltaTable> {
+        let txn = self.commit_properties(&chunk.consumed);
+        let written = if chunk.urls.is_empty() {
             // Nothing for this table: still record the checkpoint so the increment is not
             // scanned again.
             self.checkpoint_only(out, txn).await
@@ -245,73 +271,86 @@ impl SilverJob {
                 .update_datafusion_session(&ctx.state())
                 .map_err(|e| self.delta(e))?;
             let source = ctx
-                .read_parquet(urls, ParquetReadOptions::default())
+                .read_parquet(chunk.urls, ParquetReadOptions::default())
                 .await
                 .map_err(|e| self.query(e))?;
             let refined = self.refine_bronze(&ctx, source, None, None).await?;
-            report.rows_in = refined.rows_in;
-            report.untyped = refined.untyped.clone();
+            report.rows_in += refined.rows_in;
             let kept = self
                 .enforce(
                     lake,
                     &ctx,
                     refined.schema.clone(),
                     refined.batches,
-                    &report.untyped,
+                    &refined.untyped,
                 )
                 .await?;
-            self.merge(&ctx, out, refined.schema, kept, txn, &mut report)
+            report.untyped.merge(refined.untyped);
+            self.merge(&ctx, out, refined.schema, kept, txn, report)
                 .await
         };
         match written {
-            Ok(t) => {
-                report.output_version = t.version();
-                info!(job = %self.name(), bronze_version = ?report.input_version, rows_in = report.rows_in,
-                      rows_out = report.rows_out, "silver increment committed");
-                Ok(report)
-            }
+            Ok(t) => Ok(t),
             Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),
             Err(e) => Err(self.delta(e)),
         }
     }
 
-    /// The Bronze versions this run consumes (both Bronze tables: the log as received, and
-    /// quarantined records replayed later) and the files they added since the checkpoint;
-    /// `None` when neither moved.
-    async fn increment_files(
+    /// What this run consumes from both Bronze tables (the log as received, and quarantined
+    /// records replayed later), in chunks of about the lake's `chunk_rows` Bronze rows: each
+    /// chunk's files and the checkpoints that committing it records. Empty when neither
+    /// table moved.
+    async fn chunks(
         &self,
         lake: &Lake,
         bronze: &DeltaTable,
         out: &DeltaTable,
-    ) -> Result<Option<(Vec<(TableName, u64)>, Vec<String>)>> {
+    ) -> Result<Vec<Chunk>> {
         let replayed = lake.open(&replayed_table()).await?;
-        let mut consumed = Vec::new();
-        let mut urls: Vec<String> = Vec::new();
-        let mut advanced = false;
+        let mut at: Vec<(TableName, Option<u64>)> = Vec::new();
+        let mut moved = Vec::new();
         for (name, table) in [
             (events_table(), Some(bronze)),
             (replayed_table(), replayed.as_ref()),
         ] {
-            let Some(table) = table else { continue };
-            let Some(version) = table.version() else {
+            let Some(version) = table.and_then(DeltaTable::version) else {
                 continue;
             };
-            consumed.push((name.clone(), version));
             let checkpoint = self.spec().checkpoint(out, &name).await?;
-            if checkpoint == Some(version) {
-                continue;
+            if checkpoint != Some(version) {
+                moved.push((at.len(), table));
             }
-            advanced = true;
-            let inc = increment(table, &name.to_string(), checkpoint).await?;
-            let root = table.table_url().clone();
-            urls.extend(
-                inc.added
-                    .iter()
-                    .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string())),
-            );
+            at.push((name, checkpoint));
         }
-        Ok(advanced.then_some((consumed, urls)))
+        let mut chunks = Vec::new();
+        for (i, table) in moved.into_iter().filter_map(|(i, t)| Some((i, t?))) {
+            let name = at[i].0.to_string();
+            for piece in increments(table, &name, at[i].1, lake.chunk_rows()).await? {
+                at[i].1 = Some(piece.to);
+                let root = table.table_url().clone();
+                chunks.push(Chunk {
+                    consumed: at
+                        .iter()
+                        .filter_map(|(n, v)| v.map(|v| (n.clone(), v)))
+                        .collect(),
+                    urls: piece
+                        .added
+                        .iter()
+                        .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string()))
+                        .collect(),
+                });
+            }
+        }
+        Ok(chunks)
     }
+}
+
+/// Part of an increment refined and committed at once.
+struct Chunk {
+    /// Each input's version once this chunk is committed (its checkpoints).
+    consumed: Vec<(TableName, u64)>,
+    /// The data files the chunk adds.
+    urls: Vec<String>,
 }
 
 /// A refinement's rows, before expectations and the write.

@@ -92,7 +92,7 @@ impl SilverJob {
             })?,
         };
         let (t, metrics) = merge.await?;
-        report.rows_out = metrics.num_target_rows_inserted + metrics.num_target_rows_updated;
+        report.rows_out += metrics.num_target_rows_inserted + metrics.num_target_rows_updated;
         if t.version() == before {
             // Every row was already there: the merge committed nothing, so commit the
             // checkpoint alone.

@@ -1,17 +1,20 @@
 //! A Silver table whose declaration changed (columns, paths, events, stitching, expectations)
-//! is rebuilt from all of Bronze in its new schema: the declaration's hash is kept in the
+//! is rebuilt from all of Bronze in its new schema, chunk by chunk like a replay: the declaration's hash is kept in the
 //! table (a Delta `txn` action, `table:silver.<name>`) and compared at every run. Gold models
 //! reading it see every day change and recompute them. A table written before hashes were
 //! kept adopts the current one.
 
 use deltalake::DeltaTable;
+use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::SaveMode;
 use strata_bronze::{events_table, replayed_table};
-use strata_pipelines::{Declaration, Lake, TableName};
+use strata_pipelines::{Declaration, TableName};
 use tracing::info;
 
 use crate::Result;
-use crate::job::{RunReport, SilverJob};
+use crate::job::SilverJob;
 
 impl SilverJob {
     /// The table's declaration hash, as kept in the table.
@@ -24,33 +27,21 @@ impl SilverJob {
         self.declaration().commit_properties(&self.spec(), consumed)
     }
 
-    /// Rewrite the whole table from both Bronze tables at their current versions.
-    pub(crate) async fn rebuild(
-        &self,
-        lake: &Lake,
-        bronze: &DeltaTable,
-        mut report: RunReport,
-    ) -> Result<RunReport> {
+    /// Empty the table into its declared schema, forgetting its checkpoints, and run: the
+    /// table is refined from the start of both Bronze tables chunk by chunk, like a replay
+    /// (a rebuild cut short resumes after its last chunk).
+    pub(crate) async fn rebuild(&self, out: DeltaTable) -> Result<()> {
         info!(job = %self.name(), "the table's declaration changed; rebuilding it from Bronze");
-        let mut consumed = Vec::new();
-        if let Some(v) = bronze.version() {
-            consumed.push((events_table(), v));
-        }
-        if let Some(v) = lake
-            .open(&replayed_table())
-            .await?
-            .and_then(|t| t.version())
-        {
-            consumed.push((replayed_table(), v));
-        }
-        let done = self
-            .rewrite(lake, None, self.commit_properties(&consumed))
-            .await?;
-        report.rows_in = done.rows_in;
-        report.rows_out = done.rows_out;
-        report.output_version = done.output_version;
-        report.untyped = done.untyped;
-        info!(job = %self.name(), rows = done.rows_out, "table rebuilt");
-        Ok(report)
+        let props = self
+            .declaration()
+            .reset_properties(&self.spec(), &[events_table(), replayed_table()]);
+        out.write(vec![RecordBatch::new_empty(self.table().schema())])
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(SchemaMode::Overwrite)
+            .with_partition_columns(["event_date"])
+            .with_commit_properties(props)
+            .await
+            .map_err(|e| self.delta(e))?;
+        Ok(())
     }
 }

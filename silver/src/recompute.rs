@@ -1,5 +1,4 @@
-//! Rewriting a Silver table's days (a backfill) or the whole table (a changed declaration)
-//! from all of Bronze, in one commit.
+//! Rewriting a Silver table's days (a backfill) from all of Bronze, in one commit.
 
 use std::collections::BTreeSet;
 
@@ -8,7 +7,6 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::common::ScalarValue;
 use deltalake::datafusion::prelude::{col, lit};
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use strata_bronze::{events_table, replayed_table};
 use strata_pipelines::Lake;
@@ -25,17 +23,6 @@ impl SilverJob {
         &self,
         lake: &Lake,
         days: &BTreeSet<String>,
-        props: CommitProperties,
-    ) -> Result<Recomputed> {
-        self.rewrite(lake, Some(days), props).await
-    }
-
-    /// Rebuild the days `days` (`None`: the whole table, in the declared schema) from all of
-    /// Bronze, in one commit carrying `props`.
-    pub(crate) async fn rewrite(
-        &self,
-        lake: &Lake,
-        days: Option<&BTreeSet<String>>,
         props: CommitProperties,
     ) -> Result<Recomputed> {
         let mut done = Recomputed::default();
@@ -61,10 +48,10 @@ impl SilverJob {
                 .map_err(|e| self.query(e))?;
             source = source.union(more).map_err(|e| self.query(e))?;
         }
-        let list = days.map(day_list);
+        let list = day_list(days);
         // Sessions are stitched from all their events, which may lie on other days; events
         // are read from the days' time range only (file statistics prune the rest).
-        let filter = match (&self.table().stitch, days.and_then(day_range)) {
+        let filter = match (&self.table().stitch, day_range(days)) {
             (None, Some((from, to))) => {
                 let at = |us| {
                     lit(ScalarValue::TimestampMicrosecond(
@@ -81,20 +68,16 @@ impl SilverJob {
             _ => None,
         };
         let refined = self
-            .refine_bronze(&ctx, source, filter, list.as_deref())
+            .refine_bronze(&ctx, source, filter, Some(&list))
             .await?;
         done.rows_in = refined.rows_in;
         let untyped = refined.untyped;
-        // The stored schema, including columns added by newer event versions; a whole rewrite
-        // takes the declared one.
-        let schema = match days {
-            Some(_) => out
-                .table_provider()
-                .await
-                .map_err(|e| self.query(e))?
-                .schema(),
-            None => self.table().schema(),
-        };
+        // The stored schema, including columns added by newer event versions.
+        let schema = out
+            .table_provider()
+            .await
+            .map_err(|e| self.query(e))?
+            .schema();
         let batches = refined.batches;
         let batches = conform(&batches, &schema).map_err(|e| Error::Arrow {
             job: self.name(),
@@ -110,12 +93,10 @@ impl SilverJob {
             Some(_) => batches,
             None => vec![RecordBatch::new_empty(plain(&schema))],
         };
-        let write = out.write(batches).with_save_mode(SaveMode::Overwrite);
-        let write = match &list {
-            Some(list) => write.with_replace_where(format!("event_date IN ({list})")),
-            None => write.with_schema_mode(SchemaMode::Overwrite),
-        };
-        let written = write
+        let written = out
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(format!("event_date IN ({list})"))
             .with_partition_columns(["event_date"])
             .with_commit_properties(props)
             .await;

@@ -19,8 +19,9 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Ingest: writer ceiling, end-to-end vs a consume-only baseline, peak RSS.
     Ingest(IngestBenchArgs),
-    /// Refinement: simulated events through Bronze -> Silver -> Gold, rows/s per stage, and
-    /// the Gold daily SQL run by DuckDB on the same Silver Parquet.
+    /// Refinement: simulated events through Bronze -> Silver -> Gold, rows/s per stage; then
+    /// `strata replay` and DuckDB each doing the whole refinement from the same Bronze (wall,
+    /// CPU-seconds, peak RSS), and the Gold daily SQL alone on the same Silver.
     Refine(super::bench_refine::RefineBenchArgs),
     /// Serving: online feature requests/s and latency, and a 1M-row training set.
     Serve(super::bench_serve::ServeBenchArgs),

@@ -1,4 +1,5 @@
-//! `strata bench refine`: Bronze -> Silver -> Gold throughput, and DuckDB on the same Silver.
+//! `strata bench refine`: Bronze -> Silver -> Gold throughput, incremental and as a replay,
+//! with DuckDB doing the same work (the whole refinement, and the Gold daily SQL alone).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -190,6 +191,24 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
         "Gold features (7/28-day windows):              ({:.2} s)",
         features_t.as_secs_f64()
     );
+    let whole = super::bench_replay::compare(args.python.as_deref(), &config, &dir).await?;
+    if let Some(rows) = whole["duckdb_rows"].as_object() {
+        let sum = |layer: &str| -> u64 {
+            rows.iter()
+                .filter(|(t, _)| t.starts_with(layer))
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        };
+        let (s, g) = (sum("silver."), sum("gold."));
+        println!(
+            "rows: Silver {silver_rows} ours / {s} DuckDB, Gold {gold_rows} ours / {g} DuckDB{}",
+            if s == silver_rows as u64 && g == gold_rows as u64 {
+                ""
+            } else {
+                "  (DIFFER)"
+            }
+        );
+    }
     let mut duck = serde_json::Value::Null;
     if let Some(python) = &args.python {
         let out = tokio::process::Command::new(python)
@@ -226,7 +245,7 @@ pub async fn run(args: RefineBenchArgs, config: Config) -> Result<()> {
             "bronze_rows_per_s": rate(produced as f64, bronze_t),
             "silver_rows_per_s": rate(produced as f64, silver_t),
             "gold_daily_s": gold_daily_t.as_secs_f64(), "gold_features_s": features_t.as_secs_f64(),
-            "duckdb": duck,
+            "duckdb": duck, "whole_refinement": whole,
         })
     );
     Ok(())

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod bench_freshness;
 pub mod bench_refine;
 pub mod bench_registry;
+pub mod bench_replay;
 pub mod bench_serve;
 pub mod demo;
 pub mod drop;
@@ -64,7 +65,8 @@ pub fn lake(config: &Config) -> Result<Lake> {
     let memory = Some(config.run.memory_limit_mb.saturating_mul(1 << 20)).filter(|&b| b > 0);
     Ok(Lake::new(&config.lake.uri)?
         .with_storage_options(config.lake.storage_options())
-        .with_memory_limit(memory))
+        .with_memory_limit(memory)
+        .with_chunk_rows(Some(config.run.chunk_rows)))
 }
 
 /// The ingest inspector: the built-in schemas plus the versions registered in the lake's

@@ -265,5 +265,43 @@ pub async fn replay(args: ReplayArgs, config: Config) -> Result<()> {
     }
     let report = pass(&lake, &config).await?;
     print(&report);
+    if let Some((cpu_s, rss_mib)) = process_usage() {
+        println!("replay used {cpu_s:.1} CPU-s, peak RSS {rss_mib:.0} MiB");
+    }
     fail_on_errors(&report)
+}
+
+/// This process' CPU seconds (user + system) and peak RSS in MiB, from /proc (Linux; the
+/// kernel reports CPU in USER_HZ ticks, 100 per second).
+fn process_usage() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    let cpu_s = (ticks(14)? + ticks(15)?) / 100.0;
+    let rss_kib = strata_ingest::consumer::peak_rss_kib()? as f64;
+    Some((cpu_s, rss_kib / 1024.0))
+}
+
+/// The figures of `replay`'s usage line.
+pub fn parse_usage_line(line: &str) -> Option<(f64, f64)> {
+    let rest = line.strip_prefix("replay used ")?;
+    let (cpu, rest) = rest.split_once(" CPU-s, peak RSS ")?;
+    let rss = rest.strip_suffix(" MiB")?;
+    Some((cpu.parse().ok()?, rss.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usage_line_reads_back() {
+        let (cpu, rss) = process_usage().expect("/proc is readable");
+        assert!(cpu >= 0.0 && rss > 1.0, "cpu {cpu}, rss {rss}");
+        let line = format!("replay used {cpu:.1} CPU-s, peak RSS {rss:.0} MiB");
+        let (c, r) = parse_usage_line(&line).unwrap();
+        assert!((c - cpu).abs() < 0.1 && (r - rss).abs() < 1.0, "{line}");
+        assert_eq!(parse_usage_line("silver.missions 12 ms"), None);
+    }
 }

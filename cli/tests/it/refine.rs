@@ -63,6 +63,17 @@ pub fn assert_same(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
     }
 }
 
+/// Commits in a table's Delta log.
+fn commits(lake: &std::path::Path, table: &str) -> usize {
+    std::fs::read_dir(lake.join(table).join("_delta_log"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".json")
+        })
+        .count()
+}
+
 /// Many small ingest + `run --once` rounds equal one ingest + `replay` in a fresh lake; then
 /// DuckDB recomputes Gold from the raw events and agrees.
 #[test]
@@ -113,19 +124,40 @@ fn incremental_runs_equal_a_replay_and_duckdb_agrees() {
         "--until-caught-up",
         "--batch-max-wait-ms",
         "300",
+        "--batch-max-records",
+        "700",
     ]));
     run(fresh.path(), &["replay", "--yes"]);
     assert_same(&incremental, &snapshot(fresh.path()));
+    assert_eq!(
+        commits(fresh.path(), "silver/missions"),
+        2,
+        "one chunk by default"
+    );
 
     // Replayed again under a small memory pool (8 MiB; 2 MiB is too small to hold one sort
-    // batch and fails with "resources exhausted"): the tables are the same.
+    // batch and fails with "resources exhausted") in chunks of ~1,000 Bronze rows: the
+    // tables are the same, each written in several commits.
     let small = env.dir.path().join("small-memory.toml");
-    std::fs::write(&small, "[run]\nmemory_limit_mb = 8\n").unwrap();
+    std::fs::write(&small, "[run]\nmemory_limit_mb = 8\nchunk_rows = 1000\n").unwrap();
     run(
         fresh.path(),
         &["--config", small.to_str().unwrap(), "replay", "--yes"],
     );
     assert_same(&incremental, &snapshot(fresh.path()));
+    // Silver: the table's creation and a commit per ~1,000 of 6,000 Bronze rows; Gold: a
+    // commit per day (the simulated events span 3 days, each above the bound).
+    for (table, at_least) in [
+        ("silver/missions", 4),
+        ("silver/player_sessions", 4),
+        ("gold/player_daily", 2),
+    ] {
+        let n = commits(fresh.path(), table);
+        assert!(
+            n >= at_least,
+            "{table}: {n} commits, expected one per chunk"
+        );
+    }
 
     let v = check_gold(&env.lake());
     for table in ["economy_daily", "agent_daily"] {
