@@ -23,6 +23,7 @@ pub struct Config {
     pub quality: QualityConfig,
     pub serve: ServeConfig,
     pub log: LogConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// The pipeline project: the folder declaring events, tables, models and feature views.
@@ -452,6 +453,9 @@ impl Config {
         Self::parse(&text, &path.display().to_string())
     }
 }
+
+mod alerts;
+pub use alerts::AlertsConfig;
 
 #[cfg(test)]
 mod tests;

@@ -91,6 +91,7 @@ impl CommonArgs {
         config.run.validate()?;
         config.quality.expectations()?;
         config.maintenance.validate()?;
+        config.alerts.validate()?;
         // A broken project is refused before any command starts, every problem listed.
         commands::project(&config)?;
         Ok(config)

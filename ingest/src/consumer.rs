@@ -296,8 +296,11 @@ impl Ingestor {
             // A dead member's partitions move after this long; Kafka's floor is 6 s.
             ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "1000"),
-            // Prefetch at most 32 MiB: the batch being built is where memory should go.
-            ("queued.max.messages.kbytes", "32768"),
+            // Prefetch at most 8 MiB and fetch at most 8 MiB per request: the batch being
+            // built is where memory should go, and a fetch this size already keeps up with
+            // the writer (strata bench ingest).
+            ("queued.max.messages.kbytes", "8192"),
+            ("fetch.max.bytes", "8388608"),
         ];
         for (k, v) in defaults {
             if c.get(k).is_none() {

@@ -31,6 +31,35 @@ pub struct JobFailure {
     pub domain: ErrorDomain,
     pub retryable: bool,
     pub message: String,
+    /// The expectations that stopped the job, when that is what failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<FailedExpectation>,
+}
+
+/// An expectation that stopped a job: where, which, and on how many rows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedExpectation {
+    pub table: String,
+    pub rule: String,
+    pub rows_failed: u64,
+    pub rows_checked: u64,
+}
+
+impl FailedExpectation {
+    /// The failed results of a quality failure.
+    pub fn all(failure: &strata_quality::QualityFailure) -> Vec<Self> {
+        failure
+            .results
+            .iter()
+            .filter(|r| r.outcome == "failed")
+            .map(|r| Self {
+                table: failure.table.clone(),
+                rule: r.name.clone(),
+                rows_failed: r.rows_failed,
+                rows_checked: r.rows_checked,
+            })
+            .collect()
+    }
 }
 
 impl JobFailure {
@@ -39,6 +68,7 @@ impl JobFailure {
             domain,
             retryable,
             message: message.into(),
+            expectations: Vec::new(),
         }
     }
 }

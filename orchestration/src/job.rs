@@ -271,7 +271,11 @@ pub fn classify_silver(e: &strata_silver::Error) -> JobFailure {
         S::Query { source, .. } => memory_hint(source),
         _ => "",
     };
-    JobFailure::new(domain, retryable, format!("{e}{hint}"))
+    let mut failure = JobFailure::new(domain, retryable, format!("{e}{hint}"));
+    if let S::Expectations { failure: f, .. } = e {
+        failure.expectations = crate::error::FailedExpectation::all(f);
+    }
+    failure
 }
 
 pub fn classify_gold(e: &strata_gold::Error) -> JobFailure {
@@ -289,7 +293,11 @@ pub fn classify_gold(e: &strata_gold::Error) -> JobFailure {
         G::Query { source, .. } => memory_hint(source),
         _ => "",
     };
-    JobFailure::new(domain, retryable, format!("{e}{hint}"))
+    let mut failure = JobFailure::new(domain, retryable, format!("{e}{hint}"));
+    if let G::Expectations { failure: f, .. } = e {
+        failure.expectations = crate::error::FailedExpectation::all(f);
+    }
+    failure
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //!                                               +--> _strata.runs, /metrics
 //! ```
 
+pub mod alerts;
 pub mod backfill;
 pub mod dag;
 pub mod error;
@@ -19,7 +20,7 @@ pub mod runs;
 pub mod status;
 
 pub use dag::Dag;
-pub use error::{Error, ErrorDomain, JobFailure, Result};
+pub use error::{Error, ErrorDomain, FailedExpectation, JobFailure, Result};
 pub use job::{Job, JobOutput, platform_jobs, platform_jobs_with};
 pub use metrics::RunMetrics;
 pub use runner::{PassReport, RetryPolicy, RunSettings, Runner};

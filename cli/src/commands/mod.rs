@@ -1,3 +1,4 @@
+pub mod alerting;
 pub mod bench;
 pub mod bench_freshness;
 pub mod bench_refine;

@@ -139,6 +139,9 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
         let mut runner = runner(&lake, &config, run_metrics)?;
         let report = runner.pass().await?;
         print(&report);
+        super::alerting::Alerts::new(&config)
+            .after_pass(&lake, &config, &report)
+            .await;
         return fail_on_errors(&report);
     }
 
@@ -183,6 +186,7 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
     });
 
     let mut runner = runner(&lake, &config, run_metrics.clone())?;
+    let mut alerts = super::alerting::Alerts::new(&config);
     let interval = Duration::from_millis(config.run.interval_ms.max(10));
     let maintenance = config.maintenance.settings();
     let maintain_every = Duration::from_secs(config.maintenance.interval_s);
@@ -193,9 +197,10 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
         if ingest_task.as_ref().is_some_and(|t| t.is_finished()) {
             break Err(anyhow::anyhow!("ingest stopped unexpectedly"));
         }
-        if let Err(e) = runner.pass().await {
+        match runner.pass().await {
+            Ok(report) => alerts.after_pass(&lake, &config, &report).await,
             // The lake itself is unreadable: say so and keep trying.
-            warn!(error = %e, "scheduler pass failed");
+            Err(e) => warn!(error = %e, "scheduler pass failed"),
         }
         if !maintain_every.is_zero() && last_maintenance.elapsed() >= maintain_every {
             last_maintenance = Instant::now();

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod alerts;
 mod cli_errors;
 mod dashboard;
 mod deploy;
