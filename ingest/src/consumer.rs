@@ -296,11 +296,10 @@ impl Ingestor {
             // A dead member's partitions move after this long; Kafka's floor is 6 s.
             ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "1000"),
-            // Prefetch at most 8 MiB and fetch at most 8 MiB per request: the batch being
-            // built is where memory should go, and a fetch this size already keeps up with
-            // the writer (strata bench ingest).
-            ("queued.max.messages.kbytes", "8192"),
-            ("fetch.max.bytes", "8388608"),
+            // Prefetch at most 32 MiB: the batch being built is where memory should go.
+            // (8 MiB prefetch and fetch with 8 MiB batches cut peak RSS by a quarter but
+            // ingest by a quarter too, measured with a 1M-record backlog.)
+            ("queued.max.messages.kbytes", "32768"),
         ];
         for (k, v) in defaults {
             if c.get(k).is_none() {
