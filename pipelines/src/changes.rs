@@ -48,6 +48,13 @@ impl Increment {
         }
     }
 
+    /// Add one commit's files to this increment.
+    fn absorb(&mut self, c: Commit) {
+        self.added.extend(c.added);
+        self.removed.extend(c.removed);
+        self.metadata_changed |= c.metadata_changed;
+    }
+
     /// Rows added, from the files' statistics (files without them count as none).
     pub fn rows(&self) -> u64 {
         self.added.iter().filter_map(|f| f.rows).sum()
@@ -72,23 +79,31 @@ impl Increment {
 
 /// Read the commit log of `table` (at its loaded version) after version `since`.
 pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Result<Increment> {
-    let to = table.version().ok_or_else(|| Error::NoSuchTable {
-        table: name.to_string(),
-        lake: table.table_url().to_string(),
-    })?;
+    let to = loaded_version(table, name)?;
     let mut inc = Increment::empty(since, to);
     for version in since.map_or(0, |v| v + 1)..=to {
-        let c = commit(table, name, version)
-            .await?
-            .ok_or(Error::MissingCommit {
-                table: name.to_string(),
-                version,
-            })?;
-        inc.added.extend(c.added);
-        inc.removed.extend(c.removed);
-        inc.metadata_changed |= c.metadata_changed;
+        let c = required_commit(table, name, version).await?;
+        inc.absorb(c);
     }
     Ok(inc)
+}
+
+/// The version `table` is loaded at.
+fn loaded_version(table: &DeltaTable, name: &str) -> Result<u64> {
+    table.version().ok_or_else(|| Error::NoSuchTable {
+        table: name.to_string(),
+        lake: table.table_url().to_string(),
+    })
+}
+
+/// Commit `version`, which the log must still hold.
+async fn required_commit(table: &DeltaTable, name: &str, version: u64) -> Result<Commit> {
+    commit(table, name, version)
+        .await?
+        .ok_or(Error::MissingCommit {
+            table: name.to_string(),
+            version,
+        })
 }
 
 /// The increment after `since`, cut at version boundaries into pieces of at least
@@ -109,19 +124,11 @@ pub async fn increments(
             .into_iter()
             .collect());
     };
-    let to = table.version().ok_or_else(|| Error::NoSuchTable {
-        table: name.to_string(),
-        lake: table.table_url().to_string(),
-    })?;
+    let to = loaded_version(table, name)?;
     let mut pieces = Vec::new();
     let mut piece: Option<(Increment, u64)> = None;
     for version in since.map_or(0, |v| v + 1)..=to {
-        let c = commit(table, name, version)
-            .await?
-            .ok_or(Error::MissingCommit {
-                table: name.to_string(),
-                version,
-            })?;
+        let c = required_commit(table, name, version).await?;
         let (inc, rows) = piece.get_or_insert_with(|| {
             let since = pieces.last().map_or(since, |p: &Increment| Some(p.to));
             (Increment::empty(since, version), 0)
@@ -132,9 +139,7 @@ pub async fn increments(
             .iter()
             .map(|f| f.rows.unwrap_or(max_rows))
             .sum::<u64>();
-        inc.added.extend(c.added);
-        inc.removed.extend(c.removed);
-        inc.metadata_changed |= c.metadata_changed;
+        inc.absorb(c);
         if *rows >= max_rows
             && let Some((done, _)) = piece.take()
         {
