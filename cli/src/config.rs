@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use strata_ingest::{IngestConfig, KafkaConfig, SimulateConfig};
 use strata_orchestration::maintain::MaintainSettings;
+use strata_pipelines::BearerTokens;
+use strata_serve::pg::SqlUser;
 
 /// The whole configuration of a Strata deployment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,6 +68,8 @@ pub struct ServeConfig {
     /// More tokens, one per line, from this file (a mounted secret); `STRATA_SERVE_TOKENS`
     /// (comma-separated) adds more.
     pub tokens_file: Option<String>,
+    /// People and services with their role and credentials (SQL password, HTTP token).
+    pub principals: principals::Principals,
     /// A request's headers must arrive within this (ms); slow clients are cut off.
     pub http_header_timeout_ms: u64,
     /// An HTTP connection with no traffic for this long is closed (ms).
@@ -104,6 +108,7 @@ impl Default for ServeConfig {
             sql_max_connections: 64,
             tokens: Vec::new(),
             tokens_file: None,
+            principals: principals::Principals::new(),
             http_header_timeout_ms: 10_000,
             http_idle_timeout_ms: 60_000,
             http_request_timeout_ms: 300_000,
@@ -154,6 +159,34 @@ impl ServeConfig {
             );
         }
         Ok(tokens)
+    }
+
+    /// Every HTTP token with its principal: `tokens` (full access) and the principals'.
+    pub fn http_tokens(&self, project: &strata_project::Project) -> Result<BearerTokens> {
+        principals::bearer_tokens(&self.principals, project, self.resolved_tokens()?)
+    }
+
+    /// Every SQL user with its role: `pg_user` (full access) and the principals'.
+    pub fn sql_users(&self, project: &strata_project::Project) -> Result<Vec<SqlUser>> {
+        let mut users = match (&self.pg_user, self.resolved_pg_password()?) {
+            (Some(u), Some(p)) => vec![SqlUser {
+                name: u.clone(),
+                password: p,
+                role: strata_project::OPERATOR.to_string(),
+            }],
+            (None, None) => Vec::new(),
+            _ => anyhow::bail!("invalid config: serve.pg_user and serve.pg_password go together"),
+        };
+        for u in principals::sql_users(&self.principals, project)? {
+            if users.iter().any(|x| x.name == u.name) {
+                anyhow::bail!(
+                    "invalid config: serve.principals.{} is also serve.pg_user",
+                    u.name
+                );
+            }
+            users.push(u);
+        }
+        Ok(users)
     }
 
     /// The SQL endpoint password: `STRATA_SERVE_PG_PASSWORD`, else `pg_password_file`, else
@@ -455,6 +488,7 @@ impl Config {
 }
 
 mod alerts;
+pub mod principals;
 pub use alerts::AlertsConfig;
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!        +--> SessionBuilder --> SessionContext with every table as layer.table
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod error;
@@ -18,7 +19,8 @@ pub mod stats;
 pub mod telemetry;
 pub mod time_travel;
 
-pub use auth::BearerTokens;
+pub use audit::{AuditEvent, AuditLog};
+pub use auth::{BearerTokens, Principal};
 pub use changes::{Commit, DataFile, Increment, commit, increment, increments};
 pub use deltalake;
 pub use error::{Error, Result};

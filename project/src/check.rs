@@ -62,9 +62,34 @@ pub fn check(project: &mut Project, files: &Files, problems: &mut Vec<Problem>) 
                 }
             }
             check_expectations(&m.file, &m.expectations, schema, &schemas, &mut at);
+            check_pii(&m.file, &m.pii, schema, &mut at);
         }
     }
+    for t in &project.silver {
+        check_pii(&t.file, &t.pii, &t.schema(), &mut at);
+    }
     check_views(project, &schemas, &mut at);
+    crate::access::check_roles(project, &mut |needle, message| {
+        at("access.toml", needle, message);
+    });
+}
+
+/// Declared PII columns must be columns of the table.
+fn check_pii(
+    file: &str,
+    pii: &crate::PiiColumns,
+    schema: &SchemaRef,
+    at: &mut impl FnMut(&str, &str, String),
+) {
+    for column in pii.keys() {
+        if schema.field_with_name(column).is_err() {
+            at(
+                file,
+                column,
+                format!("pii column '{column}' is not a column of the table"),
+            );
+        }
+    }
 }
 
 fn check_silver(

@@ -50,6 +50,8 @@ pub struct SilverFile {
     pub stitch: Option<StitchFile>,
     #[serde(default)]
     pub expect: Vec<ExpectFile>,
+    #[serde(default)]
+    pub pii: crate::PiiColumns,
 }
 
 /// `[stitch]`: `columns` maps each output column to a source column name, or to
@@ -72,6 +74,8 @@ pub struct ModelSettings {
     pub lookback_days: u32,
     #[serde(default)]
     pub expect: Vec<ExpectFile>,
+    #[serde(default)]
+    pub pii: crate::PiiColumns,
 }
 
 /// `features/<view>.toml`.

@@ -23,6 +23,8 @@ pub struct GoldModel {
     /// The tables the SQL reads, from its table references.
     pub inputs: Vec<TableName>,
     pub expectations: Vec<Expectation>,
+    /// Columns holding personal data (`pii = { ... }`), masked for roles without clear access.
+    pub pii: crate::PiiColumns,
     /// Hex SHA-256 of the SQL and settings: a change means the table is rebuilt.
     pub hash: String,
 }

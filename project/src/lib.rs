@@ -10,10 +10,12 @@
 //!   silver/<table>.toml        event types, typed columns, key or stitching, expectations
 //!   gold/<model>.sql           one SELECT per model, its settings in a leading /* TOML */ block
 //!   features/<view>.toml       entity, source table, timestamp, TTL, features
+//!   access.toml                roles: tables, columns and feature views each may read
 //! ```
 //!
 //! The format reference is docs/projects.md.
 
+mod access;
 mod builtin;
 mod check;
 mod error;
@@ -25,6 +27,7 @@ mod plan;
 mod silver;
 mod views;
 
+pub use access::{Mask, OPERATOR, PiiColumns, Role, base_name};
 pub use builtin::builtin;
 pub use error::{Error, Problem, Result};
 pub use gold::GoldModel;
@@ -59,6 +62,8 @@ pub struct Project {
     pub gold: Vec<GoldModel>,
     pub views: Vec<FeatureView>,
     pub services: Vec<FeatureService>,
+    /// Roles from `access.toml`; the operator role (everything) is always among them.
+    pub roles: Vec<Role>,
 }
 
 impl Project {
@@ -90,6 +95,21 @@ impl Project {
 
     pub fn gold_model(&self, name: &str) -> Option<&GoldModel> {
         self.gold.iter().find(|m| m.name == name)
+    }
+
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// The PII columns `table` declares (a time-travel name `t@vN` counts as `t`).
+    pub fn pii(&self, table: &TableName) -> PiiColumns {
+        let name = base_name(&table.table);
+        match table.layer.as_str() {
+            "silver" => self.silver_table(name).map(|t| t.pii.clone()),
+            "gold" => self.gold_model(name).map(|m| m.pii.clone()),
+            _ => None,
+        }
+        .unwrap_or_default()
     }
 
     /// Every table the project produces (Silver, then Gold).

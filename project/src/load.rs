@@ -29,6 +29,11 @@ pub fn from_dir(dir: &Path) -> Result<Project> {
     let manifest = dir.join("strata_project.toml");
     let text = std::fs::read_to_string(&manifest).map_err(|e| read_err(&manifest, e))?;
     files.push(("strata_project.toml".to_string(), text));
+    let access = dir.join("access.toml");
+    if access.is_file() {
+        let text = std::fs::read_to_string(&access).map_err(|e| read_err(&access, e))?;
+        files.push(("access.toml".to_string(), text));
+    }
     for (folder, _) in FOLDERS {
         let sub = dir.join(folder);
         if !sub.is_dir() {
@@ -64,14 +69,21 @@ pub fn parse(source: &str, files: &Files) -> Result<Project> {
         gold: Vec::new(),
         views: Vec::new(),
         services: Vec::new(),
+        roles: Vec::new(),
     };
     let mut manifest = None;
+    let mut access = crate::access::AccessFile::default();
     for (path, text) in files {
         let mut problem = |line, message: String| problems.push(Problem::new(path, line, message));
         let Some((folder, file)) = path.split_once('/') else {
             if path == "strata_project.toml" {
                 match files::parse_toml::<ProjectFile>(text, 1) {
                     Ok(m) => manifest = Some((m, text)),
+                    Err((line, m)) => problem(line, m),
+                }
+            } else if path == "access.toml" {
+                match files::parse_toml(text, 1) {
+                    Ok(a) => access = a,
                     Err((line, m)) => problem(line, m),
                 }
             }
@@ -98,6 +110,7 @@ pub fn parse(source: &str, files: &Files) -> Result<Project> {
         }
     }
     manifest_into(&mut project, manifest, &mut problems);
+    project.roles = crate::access::roles(access);
     crate::check::check(&mut project, files, &mut problems);
     if problems.is_empty() {
         Ok(project)
@@ -280,6 +293,7 @@ fn silver(stem: &str, path: &str, text: &str) -> Parsed<SilverTable> {
             .iter()
             .map(files::ExpectFile::expectation)
             .collect(),
+        pii: f.pii,
         hash: sha256_hex(text),
     })
 }
@@ -353,6 +367,7 @@ fn model(stem: &str, path: &str, text: &str) -> Parsed<GoldModel> {
             .iter()
             .map(files::ExpectFile::expectation)
             .collect(),
+        pii: settings.pii,
         hash,
     })
 }

@@ -80,6 +80,8 @@ pub struct SilverTable {
     pub stitch: Option<Stitch>,
     /// Declared expectations (the key's uniqueness is added by [`SilverTable::expectations`]).
     pub declared: Vec<Expectation>,
+    /// Columns holding personal data (`[pii]`), masked for roles without clear access.
+    pub pii: crate::PiiColumns,
     /// Hex SHA-256 of the declaration: a change means the table is rebuilt from Bronze.
     pub hash: String,
 }

@@ -167,16 +167,38 @@ pub fn protected_routes(
     lake: Lake,
     project: Arc<strata_project::Project>,
     tokens: BearerTokens,
+    audit: Option<strata_pipelines::AuditLog>,
 ) -> Router {
-    routes(lake, project).layer(middleware::from_fn_with_state(tokens, api_guard))
+    routes(lake, project).layer(middleware::from_fn_with_state((tokens, audit), api_guard))
 }
 
-async fn api_guard(State(tokens): State<BearerTokens>, req: Request, next: Next) -> Response {
+type ApiAccess = (BearerTokens, Option<strata_pipelines::AuditLog>);
+
+async fn api_guard(State((tokens, audit)): State<ApiAccess>, req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if req.uri().path().starts_with("/api/") && !tokens.accepts(header) {
+    let principal = tokens.principal(header);
+    if req.uri().path().starts_with("/api/")
+        && let Some(p) = principal.as_ref().filter(|p| !p.admin)
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": format!("the dashboard API is for roles with admin; role {} of {} has not", p.role, p.name)}).to_string(),
+        )
+            .into_response();
+    }
+    if let (Some(log), Some(p)) = (&audit, &principal)
+        && req.uri().path().starts_with("/api/")
+    {
+        log.record(
+            strata_pipelines::AuditEvent::new(&p.name, &p.role, "dashboard", "read")
+                .objects([req.uri().path()]),
+        );
+    }
+    if req.uri().path().starts_with("/api/") && principal.is_none() {
         let mut r = (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "application/json")],

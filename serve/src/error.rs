@@ -9,6 +9,9 @@ pub enum Error {
     NotFound(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// Authenticated, but the principal's role does not grant this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     TooLarge(String),
     #[error(transparent)]
@@ -41,6 +44,7 @@ impl Error {
         match self {
             Error::BadRequest(_) => 400,
             Error::Unauthorized => 401,
+            Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::TooLarge(_) => 413,
             _ => 500,

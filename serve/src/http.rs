@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,8 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use strata_pipelines::{AuditEvent, AuditLog, Principal};
 
 use crate::metrics::ServeMetrics;
 use crate::online::OnlineStore;
@@ -54,6 +56,36 @@ pub struct AppState {
     pub training: Arc<TrainingSets>,
     pub settings: HttpSettings,
     pub metrics: Arc<ServeMetrics>,
+    /// Where every data access is recorded (`_strata.audit`).
+    pub audit: Option<AuditLog>,
+}
+
+impl AppState {
+    /// Record an access (or a refusal) of `principal` in the audit log.
+    fn audit<S: AsRef<str>>(
+        &self,
+        principal: &Principal,
+        endpoint: &str,
+        objects: impl IntoIterator<Item = S>,
+        rows: u64,
+    ) {
+        if let Some(log) = &self.audit {
+            log.record(
+                AuditEvent::new(&principal.name, &principal.role, endpoint, "read")
+                    .objects(objects)
+                    .rows(rows),
+            );
+        }
+    }
+
+    fn audit_denied(&self, principal: &Principal, endpoint: &str, message: &str) {
+        if let Some(log) = &self.audit {
+            log.record(
+                AuditEvent::new(&principal.name, &principal.role, endpoint, "read")
+                    .outcome("denied", message),
+            );
+        }
+    }
 }
 
 impl IntoResponse for Error {
@@ -115,11 +147,43 @@ struct OnlineRequest {
 
 /// `POST /get-online-features`. Errors come in Feast's shape (a JSON string holding
 /// `module`, `class`, `message`), so Feast's client raises the matching exception.
+/// The role of the request's principal (set by the guard; the operator when the API is open).
+fn role(s: &AppState, principal: &Principal) -> Result<strata_project::Role> {
+    s.project.role(&principal.role).cloned().ok_or_else(|| {
+        Error::Forbidden(format!(
+            "role {} of {} is not declared in the project",
+            principal.role, principal.name
+        ))
+    })
+}
+
+/// Refuse (and audit) a request reading a feature view the principal's role does not grant.
+fn check_views<'a>(
+    s: &AppState,
+    principal: &Principal,
+    endpoint: &str,
+    views: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let role = role(s, principal)?;
+    for view in views {
+        if !role.can_read_view(view) {
+            let message = format!(
+                "permission denied for feature view {view}: role {} of {} does not grant it",
+                role.name, principal.name
+            );
+            s.audit_denied(principal, endpoint, &message);
+            return Err(Error::Forbidden(message));
+        }
+    }
+    Ok(())
+}
+
 async fn online(
     state: State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     raw: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    match online_features(state, raw).await {
+    match online_features(state, principal, raw).await {
         Ok(r) => r,
         Err(e) => feast_error(e),
     }
@@ -149,6 +213,7 @@ fn feast_error(e: Error) -> Response {
 
 async fn online_features(
     State(s): State<Arc<AppState>>,
+    principal: Principal,
     raw: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let raw = body(raw, s.settings.max_body_bytes)?;
@@ -175,6 +240,12 @@ async fn online_features(
         .ok_or_else(|| Error::BadRequest("missing 'entities'".into()))?;
     let views = s.store.views();
     let resolved = resolve(views, &features)?;
+    check_views(
+        &s,
+        &principal,
+        "online_features",
+        resolved.iter().map(|(v, _)| v.name.as_str()),
+    )?;
     // Every view's entity must be given; all key lists have one length.
     let mut keys: Vec<(&str, Vec<String>)> = Vec::new();
     for (view, _) in &resolved {
@@ -206,6 +277,12 @@ async fn online_features(
         )));
     }
     s.metrics.entities(n as u64);
+    s.audit(
+        &principal,
+        "online_features",
+        resolved.iter().map(|(v, _)| v.name.as_str()),
+        n as u64,
+    );
     let now = Utc::now().timestamp_micros();
     let mut names: Vec<String> = keys.iter().map(|(k, _)| (*k).to_string()).collect();
     let mut results: Vec<Value> = keys
@@ -271,8 +348,11 @@ async fn online_features(
 
 async fn one_entity(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path((view, id)): Path<(String, String)>,
 ) -> Result<Response> {
+    check_views(&s, &principal, "features", [view.as_str()])?;
+    s.audit(&principal, "features", [view.as_str()], 1);
     let v: &FeatureView = s
         .store
         .views()
@@ -324,10 +404,19 @@ fn query_params(q: Option<&str>) -> Vec<(String, String)> {
 
 async fn training_set(
     State(s): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     raw: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    if !role(&s, &principal)?.training_sets {
+        let message = format!(
+            "permission denied for training sets: role {} of {} does not grant them",
+            principal.role, principal.name
+        );
+        s.audit_denied(&principal, "training_set", &message);
+        return Err(Error::Forbidden(message));
+    }
     let raw = body(raw, s.settings.max_body_bytes)?;
     let params = query_params(uri.query());
     let param = |k: &str| params.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
@@ -398,6 +487,11 @@ async fn training_set(
             s.settings.max_training_rows
         )));
     }
+    let views: Vec<&str> = features
+        .iter()
+        .filter_map(|f| f.split_once(':').map(|(v, _)| v))
+        .collect();
+    check_views(&s, &principal, "training_set", views.iter().copied())?;
     let format = OutputFormat::parse(format.as_deref().unwrap_or("arrow"))?;
     let ts_col = ts_col.unwrap_or_else(|| "event_timestamp".into());
     let out = s
@@ -405,6 +499,7 @@ async fn training_set(
         .build(s.store.views(), &features, &rows, &ts_col, full)
         .await?;
     s.metrics.training_rows(out.num_rows() as u64);
+    s.audit(&principal, "training_set", &views, out.num_rows() as u64);
     let bytes = encode(format, &out)?;
     Ok((
         [(header::CONTENT_TYPE, format.content_type())],
@@ -429,7 +524,7 @@ fn route_name(path: &str) -> &'static str {
     }
 }
 
-async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn guard(State(s): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let t0 = Instant::now();
     let route = route_name(req.uri().path());
     // The dashboard page and its assets are static; the data behind them (/api) is not.
@@ -437,14 +532,30 @@ async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         route,
         "healthz" | "readyz" | "metrics" | "openapi" | "dashboard" | "assets"
     );
-    let authorized = public
-        || s.settings.tokens.accepts(
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok()),
-        );
-    let response = if authorized {
+    let principal = s.settings.tokens.principal(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let admin = principal.as_ref().is_some_and(|p| p.admin);
+    let response = if public {
         next.run(req).await
+    } else if let Some(p) = principal {
+        if route == "api" && !admin {
+            // The dashboard's data describes every table: operators only.
+            let message = format!(
+                "the dashboard API is for roles with admin; role {} of {} has not",
+                p.role, p.name
+            );
+            s.audit_denied(&p, "dashboard", &message);
+            Error::Forbidden(message).into_response()
+        } else {
+            if route == "api" {
+                s.audit(&p, "dashboard", [req.uri().path()], 0);
+            }
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
     } else {
         let mut r = Error::Unauthorized.into_response();
         r.headers_mut().insert(

@@ -209,6 +209,7 @@ pub async fn run(args: ServeBenchArgs, _config: Config) -> Result<()> {
             ..HttpSettings::default()
         },
         metrics: Arc::new(ServeMetrics::default()),
+        audit: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();

@@ -44,6 +44,14 @@ pub async fn backfill(args: BackfillArgs, config: Config) -> Result<()> {
     if args.dry_run {
         return Ok(());
     }
+    let jobs_touched: Vec<String> = plan.steps.iter().map(|s| s.job.clone()).collect();
+    let detail = format!(
+        "{} .. {}{}",
+        args.from,
+        args.to,
+        if args.restart { " (restart)" } else { "" }
+    );
+    super::audit_admin(&lake, "backfill", &jobs_touched, detail).await?;
     let bar = ProgressBar::new(u64::try_from(plan.total_days()).unwrap_or(0));
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} days  {msg}")

@@ -23,13 +23,33 @@ pub mod status;
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use strata_pipelines::Lake;
 use strata_quality::{Inspector, SchemaValidator};
 
 use crate::config::Config;
 
 /// The configured pipeline project (`project.dir`), or the built-in one; loaded once.
+/// How often serving processes write their queued audit records (`_strata.audit`).
+pub const AUDIT_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Record a command's administrative action (replay, backfill, ...) in `_strata.audit`, as
+/// the OS user running it. A failure to record is reported, never hidden.
+pub async fn audit_admin(
+    lake: &strata_pipelines::Lake,
+    endpoint: &str,
+    objects: &[String],
+    detail: String,
+) -> Result<()> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "cli".to_string());
+    let event = strata_pipelines::AuditEvent::new(&user, "operator", endpoint, "admin")
+        .objects(objects)
+        .outcome("ok", detail);
+    strata_pipelines::audit::append(lake, &[event])
+        .await
+        .context("cannot record the action in _strata.audit")
+}
+
 pub fn project(config: &Config) -> Result<Arc<strata_project::Project>> {
     load_project(config.project.dir.as_deref().map(std::path::Path::new))
 }

@@ -16,7 +16,9 @@ pub async fn run(args: RegistryArgs, config: Config) -> Result<()> {
     let lake = super::lake(&config)?;
     lake.ensure_root()?;
     let registry =
-        strata_registry::Registry::open(lake, super::project(&config)?.schema_catalog()).await?;
+        strata_registry::Registry::open(lake.clone(), super::project(&config)?.schema_catalog())
+            .await?;
+    let audit = strata_pipelines::AuditLog::start(lake, super::AUDIT_FLUSH);
     registry.ensure_declared().await?;
     let listener = tokio::net::TcpListener::bind(&args.http)
         .await
@@ -24,15 +26,18 @@ pub async fn run(args: RegistryArgs, config: Config) -> Result<()> {
     let addr = listener.local_addr()?;
     info!(%addr, "schema registry on http://{addr}");
     println!("schema registry on http://{addr}");
-    let tokens = strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?);
+    let tokens = config
+        .serve
+        .http_tokens(super::project(&config)?.as_ref())?;
     let server = strata_pipelines::http::serve(
         listener,
-        strata_registry::http::router(registry, tokens),
+        strata_registry::http::router(registry, tokens, Some(audit.clone())),
         config.serve.http_limits(),
     );
     tokio::select! {
         () = server => {}
         () = super::shutdown_signal() => {}
     }
+    audit.flush().await;
     Ok(())
 }

@@ -157,7 +157,13 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
             strata_serve::dashboard::protected_routes(
                 lake.clone(),
                 super::project(&config)?,
-                strata_pipelines::BearerTokens::new(config.serve.resolved_tokens()?),
+                config
+                    .serve
+                    .http_tokens(super::project(&config)?.as_ref())?,
+                Some(strata_pipelines::AuditLog::start(
+                    lake.clone(),
+                    super::AUDIT_FLUSH,
+                )),
             )
             .route("/readyz", {
                 // Ready once a pass has finished, until none starts or ends for 15 minutes.
@@ -265,6 +271,20 @@ pub async fn replay(args: ReplayArgs, config: Config) -> Result<()> {
             }
         );
     }
+    let tables: Vec<String> = lake
+        .discover()
+        .await?
+        .into_iter()
+        .filter(|t| t.layer == "silver" || t.layer == "gold")
+        .map(|t| t.to_string())
+        .collect();
+    super::audit_admin(
+        &lake,
+        "replay",
+        &tables,
+        "Silver and Gold dropped and rebuilt from Bronze".into(),
+    )
+    .await?;
     for layer in ["silver", "gold"] {
         lake.drop_layer(layer).await?;
     }

@@ -40,6 +40,8 @@ fn split_addr(addr: &str, key: &str) -> Result<(String, u16)> {
 pub struct Running {
     pub http: std::net::SocketAddr,
     pub pg: Option<(String, u16)>,
+    /// Flushed before the process exits, so no access goes unrecorded.
+    pub audit: strata_pipelines::AuditLog,
 }
 
 /// Start the feature service and the SQL endpoint in the background.
@@ -48,7 +50,11 @@ pub async fn start(
     project: Arc<strata_project::Project>,
     s: &crate::config::ServeConfig,
 ) -> Result<Running> {
+    // Principals are checked before anything starts: a bad role or secret is refused.
+    let tokens = s.http_tokens(&project)?;
+    let sql_users = s.sql_users(&project)?;
     let views = project.views.clone();
+    let audit = strata_pipelines::AuditLog::start(lake.clone(), super::AUDIT_FLUSH);
     let store = match &s.redis_url {
         Some(url) => {
             let ns = &s.redis_namespace;
@@ -68,16 +74,17 @@ pub async fn start(
     store.spawn_refresher(Duration::from_millis(s.refresh_ms.max(50)));
     let state = Arc::new(AppState {
         lake: lake.clone(),
-        project,
+        project: project.clone(),
         store: store.clone(),
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings: HttpSettings {
-            tokens: strata_pipelines::BearerTokens::new(s.resolved_tokens()?),
+            tokens,
             max_body_bytes: s.max_body_bytes,
             max_entities: s.max_entities,
             max_training_rows: s.max_training_rows,
         },
         metrics: Arc::new(ServeMetrics::default()),
+        audit: Some(audit.clone()),
     });
     let listener = tokio::net::TcpListener::bind(&s.http_addr)
         .await
@@ -91,10 +98,9 @@ pub async fn start(
                 .local_addr()?
                 .port();
         }
-        let credentials = match (&s.pg_user, &s.resolved_pg_password()?) {
-            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-            (None, None) => None,
-            _ => bail!("invalid config: serve.pg_user and serve.pg_password go together"),
+        let principals = strata_serve::pg::Principals {
+            project: project.clone(),
+            users: sql_users,
         };
         let tls = match (&s.pg_tls_cert, &s.pg_tls_key) {
             (Some(c), Some(k)) => Some((c.clone(), k.clone())),
@@ -106,7 +112,7 @@ pub async fn start(
             PgSettings {
                 host: host.clone(),
                 port,
-                credentials,
+                principals,
                 tls,
                 limits: strata_serve::pg::SqlLimits {
                     statement_timeout: Duration::from_millis(s.sql_statement_timeout_ms.max(1)),
@@ -115,6 +121,7 @@ pub async fn start(
                     max_connections: s.sql_max_connections.max(1),
                 },
                 refresh: Duration::from_millis(s.refresh_ms.clamp(100, 1000)),
+                audit: Some(audit.clone()),
             },
         )
         .await?;
@@ -126,7 +133,7 @@ pub async fn start(
         router(state),
         s.http_limits(),
     ));
-    Ok(Running { http, pg })
+    Ok(Running { http, pg, audit })
 }
 
 /// The feature service and the SQL endpoint, until SIGINT/SIGTERM.
@@ -149,5 +156,6 @@ pub async fn run(args: ServeArgs, mut config: Config) -> Result<()> {
     let http = running.http;
     println!("features: http://{http} (OpenAPI: http://{http}/openapi.json)");
     super::shutdown_signal().await;
+    running.audit.flush().await;
     Ok(())
 }

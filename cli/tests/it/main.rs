@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod access;
 mod alerts;
 mod cli_errors;
 mod dashboard;

@@ -179,6 +179,22 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
     assert!(status.success());
     run(copy.path(), &["replay", "--yes"]);
     assert_same(&live, &snapshot(copy.path()));
+    // The replay is an administrative action on record.
+    let audit = succeed(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("--lake")
+            .arg(copy.path())
+            .args([
+                "sql",
+                "--format",
+                "json",
+                "SELECT endpoint, action, outcome FROM _strata.audit",
+            ]),
+    );
+    assert!(
+        audit.contains(r#""endpoint":"replay""#) && audit.contains(r#""action":"admin""#),
+        "{audit}"
+    );
     // Without --yes, replay only says what it would delete.
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .arg("--lake")
@@ -250,6 +266,13 @@ fn status_lineage_and_a_backfill_from_the_command_line() {
         &["backfill", "silver.missions", "--from", from, "--to", to],
     );
     assert_same(&before, &snapshot(&env.lake()));
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM _strata.audit WHERE endpoint = 'backfill' \
+             AND action = 'admin' AND objects LIKE '%silver.missions%'"
+        ),
+        1
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .arg("--lake")
         .arg(env.lake())

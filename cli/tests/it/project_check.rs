@@ -204,6 +204,42 @@ fn project_check_names_the_file_line_and_fix_of_each_problem() {
             },
             "references silver.invocations, which the project does not produce",
         ),
+        (
+            "a role granting a table nobody produces",
+            |d| {
+                edit(
+                    d,
+                    "access.toml",
+                    "\"silver.*\", \"gold.*\"",
+                    "\"silver.*\", \"gold.players\"",
+                )
+            },
+            "access.toml:9: role analyst: 'gold.players' names no table",
+        ),
+        (
+            "an unknown key in a role",
+            |d| {
+                edit(
+                    d,
+                    "access.toml",
+                    "training_sets = true\npii",
+                    "training_set = true\npii",
+                )
+            },
+            "access.toml:22: unknown field `training_set`",
+        ),
+        (
+            "a PII column the table does not have",
+            |d| {
+                edit(
+                    d,
+                    "silver/agent_feedback.toml",
+                    "comment = \"redact\"",
+                    "comments = \"redact\"",
+                )
+            },
+            "silver/agent_feedback.toml:25: pii column 'comments' is not a column of the table",
+        ),
     ];
     for (what, break_it, expected) in &cases {
         let dir = tempfile::tempdir().unwrap();

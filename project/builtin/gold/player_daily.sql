@@ -1,5 +1,6 @@
 /*
 # Per player and day: sessions, playtime, missions, credits and agent interactions.
+pii = { player_id = "hash" }
 grain = ["event_date", "player_id"]
 
 [[expect]]

@@ -2,6 +2,7 @@
 # One row per player per active day, over the 7 and 28 days ending that day (inclusive).
 # The features of day D are known at the end of D, which `feature_ts` records for
 # point-in-time joins.
+pii = { player_id = "hash" }
 grain = ["event_date", "player_id"]
 # Reads 27 days before each day it computes: a change on day D changes D .. D+27.
 lookback_days = 27

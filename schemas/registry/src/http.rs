@@ -163,16 +163,22 @@ fn mutates(method: &Method, path: &str) -> bool {
 
 /// Changes need a bearer token when tokens are configured; reads stay open, since
 /// producers and consumers fetch schemas to encode and decode.
-async fn guard(
-    State(tokens): State<strata_pipelines::BearerTokens>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn guard(State(access): State<Access>, req: Request, next: Next) -> Response {
+    let tokens = &access.tokens;
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if mutates(req.method(), req.uri().path()) && !tokens.accepts(header) {
+    let principal = tokens.principal(header);
+    if mutates(req.method(), req.uri().path())
+        && let Some(p) = principal.as_ref().filter(|p| !p.admin)
+    {
+        return reply(
+            StatusCode::FORBIDDEN,
+            json!({"error_code": 40301, "message": format!("changing the registry needs a role with admin; role {} of {} has not", p.role, p.name)}),
+        );
+    }
+    if mutates(req.method(), req.uri().path()) && principal.is_none() {
         let mut r = reply(
             StatusCode::UNAUTHORIZED,
             json!({"error_code": 40101, "message": "changing the registry needs a bearer token (serve.tokens)"}),
@@ -183,12 +189,37 @@ async fn guard(
         );
         return r;
     }
-    next.run(req).await
+    let change = mutates(req.method(), req.uri().path());
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let response = next.run(req).await;
+    // Every change is an administrative action: audited with its outcome.
+    if change && let (Some(log), Some(p)) = (&access.audit, principal) {
+        let status = response.status();
+        let outcome = if status.is_success() { "ok" } else { "error" };
+        let subject = what.split('/').nth(2).unwrap_or("").to_string();
+        log.record(
+            strata_pipelines::AuditEvent::new(&p.name, &p.role, "registry", "admin")
+                .objects([subject])
+                .outcome(outcome, format!("{what} -> {}", status.as_u16())),
+        );
+    }
+    response
+}
+
+/// Who may change the registry, and where changes are recorded.
+#[derive(Clone)]
+struct Access {
+    tokens: strata_pipelines::BearerTokens,
+    audit: Option<strata_pipelines::AuditLog>,
 }
 
 /// The REST API; mount at the root (Confluent clients expect `/subjects`, `/schemas`, ...).
 /// With tokens, every change needs one.
-pub fn router(registry: Arc<Registry>, tokens: strata_pipelines::BearerTokens) -> Router {
+pub fn router(
+    registry: Arc<Registry>,
+    tokens: strata_pipelines::BearerTokens,
+    audit: Option<strata_pipelines::AuditLog>,
+) -> Router {
     Router::new()
         .route("/", get(|| async { ok(json!({})) }))
         .route("/subjects", get(subjects))
@@ -215,5 +246,8 @@ pub fn router(registry: Arc<Registry>, tokens: strata_pipelines::BearerTokens) -
             get(get_subject_config).put(put_subject_config),
         )
         .with_state(registry)
-        .layer(middleware::from_fn_with_state(tokens, guard))
+        .layer(middleware::from_fn_with_state(
+            Access { tokens, audit },
+            guard,
+        ))
 }

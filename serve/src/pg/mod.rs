@@ -7,6 +7,7 @@
 //!    timeout, concurrency cap) --> DataFusion --> rows; compat.rs: what clients expect
 //! ```
 
+mod access;
 mod compat;
 mod guard;
 mod info_schema;
@@ -18,7 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion_postgres::auth::AuthManager;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
+    PgCatalogStaticTables, setup_pg_catalog,
+};
 use datafusion_postgres::pgwire::api::PgWireServerHandlers;
 use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
@@ -44,15 +47,17 @@ use tables::Tables;
 pub struct PgSettings {
     pub host: String,
     pub port: u16,
-    /// Require this user and password (cleartext auth: turn TLS on for untrusted networks).
-    /// `None`: no authentication.
-    pub credentials: Option<(String, String)>,
+    /// Who may connect (cleartext password auth: turn TLS on for untrusted networks) and the
+    /// role each has.
+    pub principals: Principals,
     /// Certificate chain and PKCS#8 key (PEM files): clients may then negotiate TLS
     /// (`sslmode=require`).
     pub tls: Option<(String, String)>,
     pub limits: SqlLimits,
     /// How often new tables and versions are looked for.
     pub refresh: Duration,
+    /// Where every query reading lake tables is recorded (`_strata.audit`).
+    pub audit: Option<strata_pipelines::AuditLog>,
 }
 
 /// Check the PEM files up front and build the acceptor: a bad file is an error at start,
@@ -86,17 +91,41 @@ fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-#[derive(Debug)]
-struct FixedPassword {
-    user: String,
-    password: String,
+/// One SQL user.
+#[derive(Clone)]
+pub struct SqlUser {
+    pub name: String,
+    pub password: String,
+    /// A role of the project (`access.toml`).
+    pub role: String,
 }
 
+impl std::fmt::Debug for SqlUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqlUser({} as {})", self.name, self.role)
+    }
+}
+
+/// The SQL users and the project whose roles they hold. No users: no authentication, and
+/// every connection is the operator.
+#[derive(Debug, Clone)]
+pub struct Principals {
+    pub project: Arc<strata_project::Project>,
+    pub users: Vec<SqlUser>,
+}
+
+#[derive(Debug)]
+struct UserPasswords(Vec<SqlUser>);
+
 #[async_trait]
-impl AuthSource for FixedPassword {
+impl AuthSource for UserPasswords {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        if login.user() == Some(self.user.as_str()) {
-            Ok(Password::new(None, self.password.as_bytes().to_vec()))
+        if let Some(u) = self
+            .0
+            .iter()
+            .find(|u| login.user() == Some(u.name.as_str()))
+        {
+            Ok(Password::new(None, u.password.as_bytes().to_vec()))
         } else {
             Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "FATAL".to_string(),
@@ -176,22 +205,20 @@ pub async fn serve(lake: Lake, settings: PgSettings) -> Result<()> {
             addr: addr.clone(),
             source,
         })?;
-    info!(%addr, auth = settings.credentials.is_some(), tls = tls.is_some(),
-          "SQL endpoint (Postgres protocol)");
+    let users = settings.principals.users.clone();
+    info!(%addr, users = users.len(), tls = tls.is_some(), "SQL endpoint (Postgres protocol)");
     let max_connections = settings.limits.max_connections.max(1);
     let shared = Arc::new(Shared {
         base,
         tables,
         guard: guard::Guard::new(settings.limits.clone()),
+        principals: settings.principals.clone(),
+        audit: settings.audit.clone(),
+        pg_static: Arc::new(
+            PgCatalogStaticTables::try_new().map_err(|e| Error::Query(e.to_string()))?,
+        ),
     });
-    let credentials = settings.credentials.clone();
-    tokio::spawn(accept_loop(
-        listener,
-        tls,
-        shared,
-        credentials,
-        max_connections,
-    ));
+    tokio::spawn(accept_loop(listener, tls, shared, users, max_connections));
     Ok(())
 }
 
@@ -199,7 +226,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
-    credentials: Option<(String, String)>,
+    users: Vec<SqlUser>,
     max_connections: usize,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -216,7 +243,7 @@ async fn accept_loop(
             drop(socket);
             continue;
         };
-        let (shared, tls, credentials) = (shared.clone(), tls.clone(), credentials.clone());
+        let (shared, tls, users) = (shared.clone(), tls.clone(), users.clone());
         tokio::spawn(async move {
             let _slot = slot;
             let connection = match Connection::new(shared) {
@@ -226,25 +253,22 @@ async fn accept_loop(
                     return;
                 }
             };
-            let result = match credentials {
-                Some((user, password)) => {
-                    let startup = CleartextPasswordAuthStartupHandler::new(
-                        FixedPassword { user, password },
-                        DefaultServerParameterProvider::default(),
-                    );
-                    let handlers = Arc::new(Handlers {
-                        connection,
-                        startup: Arc::new(startup),
-                    });
-                    process_socket(socket, tls, handlers).await
-                }
-                None => {
-                    let handlers = Arc::new(Handlers {
-                        connection,
-                        startup: Arc::new(Open),
-                    });
-                    process_socket(socket, tls, handlers).await
-                }
+            let result = if users.is_empty() {
+                let handlers = Arc::new(Handlers {
+                    connection,
+                    startup: Arc::new(Open),
+                });
+                process_socket(socket, tls, handlers).await
+            } else {
+                let startup = CleartextPasswordAuthStartupHandler::new(
+                    UserPasswords(users),
+                    DefaultServerParameterProvider::default(),
+                );
+                let handlers = Arc::new(Handlers {
+                    connection,
+                    startup: Arc::new(startup),
+                });
+                process_socket(socket, tls, handlers).await
             };
             if let Err(e) = result {
                 warn!(%peer, error = %e, "SQL endpoint: connection ended with an error");

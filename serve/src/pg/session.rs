@@ -34,6 +34,7 @@ use deltalake::datafusion::sql::parser::Statement as DfStatementKind;
 use deltalake::datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, StreamExt, stream};
 
+use super::access::{Grants, RoleCatalogList};
 use super::compat;
 use super::guard::{self, Guard, Guarded, pg_error, query_error, read_only_error};
 use super::tables::Tables;
@@ -45,6 +46,11 @@ pub(super) struct Shared {
     pub base: Arc<SessionContext>,
     pub tables: Arc<Tables>,
     pub guard: Guard,
+    pub principals: super::Principals,
+    /// pg_catalog's fixed tables, loaded once.
+    pub pg_static:
+        Arc<datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables>,
+    pub audit: Option<strata_pipelines::AuditLog>,
 }
 
 /// One connection's query handling.
@@ -60,9 +66,16 @@ impl Connection {
     pub(super) fn new(
         shared: Arc<Shared>,
     ) -> Result<Self, deltalake::datafusion::error::DataFusionError> {
-        // Same catalog (tables, pg_catalog) and functions as the base; its own settings and
-        // its own memory pool.
+        // The base's tables seen through the user's role, the base's functions; its own
+        // settings and its own memory pool.
+        let grants = Grants::new(Arc::default(), shared.principals.project.clone());
+        let catalogs = RoleCatalogList::for_connection(
+            shared.base.state().catalog_list().clone(),
+            grants.clone(),
+            shared.pg_static.clone(),
+        )?;
         let state = SessionStateBuilder::new_from_existing(shared.base.state())
+            .with_catalog_list(catalogs)
             .with_runtime_env(shared.guard.runtime()?)
             .build();
         let ctx = Arc::new(SessionContext::new_with_state(state));
@@ -78,6 +91,7 @@ impl Connection {
             ctx: ctx.clone(),
             sql: PostgresCompatibilityParser::new(),
             hooks: hooks.clone(),
+            grants,
         });
         Ok(Self {
             ctx,
@@ -189,7 +203,9 @@ impl Connection {
         client: &C,
         plan: LogicalPlan,
         format: &Format,
+        sql: &str,
     ) -> PgWireResult<Response> {
+        let audit = self.audit_event(client, &plan, sql);
         let deadline = self
             .shared
             .guard
@@ -216,9 +232,13 @@ impl Connection {
             return Err(stop.into_pg());
         }
         let encode_fields = fields.clone();
+        let mut audit = audit;
         let rows = stream::iter(first)
             .chain(guarded)
             .map(move |batch| {
+                if let (Ok(b), Some(a)) = (&batch, audit.as_mut()) {
+                    a.rows += b.num_rows() as u64;
+                }
                 let rows: Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> = match batch {
                     Ok(b) => encode_recordbatch(encode_fields.clone(), b),
                     Err(stop) => Box::new(std::iter::once(Err(stop.into_pg()))),
@@ -227,6 +247,32 @@ impl Connection {
             })
             .flatten();
         Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+
+    /// The audit record of a query reading lake tables (catalog queries are not data
+    /// access); written when its answer ends, with the rows sent.
+    fn audit_event<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        plan: &LogicalPlan,
+        sql: &str,
+    ) -> Option<AuditOnDrop> {
+        let log = self.shared.audit.clone()?;
+        let tables = lake_tables(plan);
+        if tables.is_empty() {
+            return None;
+        }
+        let event = self
+            .parser
+            .grants
+            .event(client.metadata().get("user"), "read")
+            .objects(tables)
+            .query(sql);
+        Some(AuditOnDrop {
+            log,
+            event: Some(event),
+            rows: 0,
+        })
     }
 
     /// The columns of an open cursor (for `FETCH` in the extended protocol, where clients
@@ -263,6 +309,44 @@ fn datafusion_postgres_client_timeout<C: ClientInfo + ?Sized>(
         .map(std::time::Duration::from_millis)
 }
 
+/// Writes a query's audit record when its answer is dropped (sent, failed or cancelled).
+struct AuditOnDrop {
+    log: strata_pipelines::AuditLog,
+    event: Option<strata_pipelines::AuditEvent>,
+    rows: u64,
+}
+
+impl Drop for AuditOnDrop {
+    fn drop(&mut self) {
+        if let Some(e) = self.event.take() {
+            self.log.record(e.rows(self.rows));
+        }
+    }
+}
+
+/// The lake tables a plan reads (`layer.table`, time-travel names included), subqueries too.
+fn lake_tables(plan: &LogicalPlan) -> Vec<String> {
+    use deltalake::datafusion::common::tree_node::TreeNodeRecursion;
+    const LAYERS: [&str; 4] = ["bronze", "silver", "gold", "_strata"];
+    let mut out = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan
+                .table_name
+                .schema()
+                .is_some_and(|s| LAYERS.contains(&s))
+        {
+            out.push(format!(
+                "{}.{}",
+                scan.table_name.schema().unwrap_or_default(),
+                scan.table_name.table()
+            ));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
 /// Parses with DataFusion's Postgres dialect after Strata's own steps: writes refused before
 /// anything else, time travel (`layer.table@vN`), the client's search_path, compatibility
 /// rewrites; then every plan is checked read-only.
@@ -272,15 +356,32 @@ pub(super) struct StrataParser {
     ctx: Arc<SessionContext>,
     sql: PostgresCompatibilityParser,
     hooks: Vec<Arc<dyn QueryHook>>,
+    grants: Grants,
 }
 
 impl StrataParser {
-    /// Text steps shared by both protocols: the SQL DataFusion will parse.
-    async fn prepare(&self, sql: &str) -> PgWireResult<String> {
+    /// Text steps shared by both protocols: the SQL DataFusion will parse. The connection's
+    /// role is bound on its first statement (the user is known once authenticated).
+    async fn prepare<C: ClientInfo + ?Sized>(&self, client: &C, sql: &str) -> PgWireResult<String> {
+        self.grants
+            .bind(client.metadata().get("user"), &self.shared.principals)?;
         if let Some(verb) = guard::writing_verb(sql) {
             return Err(read_only_error(&verb));
         }
         let (sql, refs) = strata_pipelines::time_travel::rewrite(sql);
+        for r in &refs {
+            if !self.grants.can_read(&r.table.layer, &r.table.table) {
+                let message = format!(
+                    "permission denied for table {}: its versions are not granted either",
+                    r.table
+                );
+                if let Some(log) = &self.shared.audit {
+                    let event = self.grants.event(None, "read").query(&sql);
+                    log.record(event.outcome("denied", message.clone()));
+                }
+                return Err(pg_error("42501", message));
+            }
+        }
         if !refs.is_empty() {
             self.shared
                 .tables
@@ -298,7 +399,22 @@ impl StrataParser {
             .state()
             .statement_to_plan(DfStatementKind::Statement(Box::new(statement.clone())))
             .await
-            .map_err(query_error)?;
+            .map_err(|e| {
+                let base = self.shared.base.state().catalog_list().clone();
+                match self.grants.denial(base.as_ref(), &e.strip_backtrace()) {
+                    Some(m) => {
+                        if let Some(log) = &self.shared.audit {
+                            let event = self
+                                .grants
+                                .event(None, "read")
+                                .query(&statement.to_string());
+                            log.record(event.outcome("denied", m.clone()));
+                        }
+                        pg_error("42501", m)
+                    }
+                    None => query_error(e),
+                }
+            })?;
         guard::check_read_only(&plan)?;
         Ok(plan)
     }
@@ -317,7 +433,7 @@ impl QueryParser for StrataParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let sql = self.prepare(sql).await?;
+        let sql = self.prepare(client, sql).await?;
         let mut statements = self
             .sql
             .parse(&sql)
@@ -378,7 +494,7 @@ impl SimpleQueryHandler for Connection {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = self.parser.prepare(query).await?;
+        let sql = self.parser.prepare(client, query).await?;
         let statements = self
             .sql
             .parse(&sql)
@@ -396,7 +512,11 @@ impl SimpleQueryHandler for Connection {
             let path = client.metadata().get("search_path").cloned();
             compat::rewrite(&mut statement, path.as_deref(), &self.ctx);
             let plan = self.parser.plan(&statement).await?;
-            results.push(self.execute(client, plan, &Format::UnifiedText).await?);
+            let text = statement.to_string();
+            results.push(
+                self.execute(client, plan, &Format::UnifiedText, &text)
+                    .await?,
+            );
         }
         Ok(results)
     }
@@ -534,7 +654,12 @@ impl ExtendedQueryHandler for Connection {
             .clone()
             .replace_params_with_values(&params)
             .map_err(query_error)?;
-        self.execute(client, plan, &portal.result_column_format)
-            .await
+        self.execute(
+            client,
+            plan,
+            &portal.result_column_format,
+            &portal.statement.statement.0,
+        )
+        .await
     }
 }

@@ -95,6 +95,7 @@ pub async fn serve(store: Arc<OnlineStore>, lake: &Lake, settings: HttpSettings)
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings,
         metrics: Arc::new(ServeMetrics::default()),
+        audit: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();

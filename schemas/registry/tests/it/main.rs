@@ -9,7 +9,7 @@ use schema_registry_converter::async_impl::json::{JsonDecoder, JsonEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
 use serde_json::{Value, json};
-use strata_pipelines::{BearerTokens, Lake};
+use strata_pipelines::{AuditLog, BearerTokens, Lake, Principal};
 use strata_registry::{Registry, http::router};
 
 async fn serve(dir: &std::path::Path) -> (String, Arc<Registry>) {
@@ -17,6 +17,14 @@ async fn serve(dir: &std::path::Path) -> (String, Arc<Registry>) {
 }
 
 async fn serve_with(dir: &std::path::Path, tokens: BearerTokens) -> (String, Arc<Registry>) {
+    serve_audited(dir, tokens, None).await
+}
+
+async fn serve_audited(
+    dir: &std::path::Path,
+    tokens: BearerTokens,
+    audit: Option<AuditLog>,
+) -> (String, Arc<Registry>) {
     let lake = Lake::new(dir.to_str().unwrap()).unwrap();
     lake.ensure_root().unwrap();
     let registry = Registry::open(lake, strata_testkit::project().schema_catalog())
@@ -24,7 +32,7 @@ async fn serve_with(dir: &std::path::Path, tokens: BearerTokens) -> (String, Arc
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(registry.clone(), tokens);
+    let app = router(registry.clone(), tokens, audit);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}"), registry)
 }
@@ -300,11 +308,18 @@ async fn a_running_inspector_follows_newly_registered_versions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_need_a_token_when_tokens_are_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, _) = serve_with(
-        dir.path(),
-        BearerTokens::new(["registry-admin-1".to_string()]),
-    )
-    .await;
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let audit = AuditLog::start(lake.clone(), std::time::Duration::from_millis(100));
+    let reader = Principal {
+        name: "ana".into(),
+        role: "analyst".into(),
+        admin: false,
+    };
+    let tokens = BearerTokens::with_principals([
+        ("registry-admin-1".to_string(), Principal::operator("ops")),
+        ("reader-token".to_string(), reader),
+    ]);
+    let (url, _) = serve_audited(dir.path(), tokens, Some(audit.clone())).await;
     let v1 = json!({"schema": schema(&["id"], None).to_string(), "schemaType": "JSON"});
     let path = "/subjects/scores-value/versions";
     let (st, r) = http(&url, "POST", path, Some(v1.clone())).await;
@@ -335,6 +350,42 @@ async fn changes_need_a_token_when_tokens_are_configured() {
     )
     .await;
     assert_eq!(st, 200, "{r}");
+    // A principal whose role has no admin may not change it.
+    let (st, r) = http_as(
+        &url,
+        "PUT",
+        "/config",
+        Some(json!({"compatibility": "NONE"})),
+        Some("reader-token"),
+    )
+    .await;
+    assert_eq!((st, r["error_code"].as_u64()), (403, Some(40301)), "{r}");
+    // The change is on record in _strata.audit, with who made it.
+    audit.flush().await;
+    let table = lake
+        .open_existing(&strata_pipelines::audit::audit_table())
+        .await
+        .unwrap();
+    let ctx = deltalake::datafusion::prelude::SessionContext::new();
+    ctx.register_table("audit", table.table_provider().await.unwrap())
+        .unwrap();
+    let rows = ctx
+        .sql(
+            "SELECT count(*) AS n FROM audit WHERE principal = 'ops' AND endpoint = 'registry' \
+             AND action = 'admin' AND objects = 'scores-value' AND outcome = 'ok'",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let n = rows[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<deltalake::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(n, 1, "one audited registry change by ops");
     // Reads and lookups need no token.
     let (st, _) = http(&url, "GET", "/subjects/scores-value/versions/1", None).await;
     assert_eq!(st, 200);
