@@ -316,6 +316,9 @@ pub struct MaintenanceConfig {
     pub checkpoint_every: u64,
     /// Vacuum removes unreferenced files older than this (hours); below 168 needs --force.
     pub vacuum_retention_hours: u64,
+    /// Days each table keeps: `"bronze.*" = 400`, `"_strata.audit" = 90`, `"*" = 730`; the
+    /// most specific key wins. Unset: tables keep everything.
+    pub retention_days: BTreeMap<String, u32>,
 }
 
 impl Default for MaintenanceConfig {
@@ -326,6 +329,7 @@ impl Default for MaintenanceConfig {
             min_small_files: 8,
             checkpoint_every: 50,
             vacuum_retention_hours: 168,
+            retention_days: BTreeMap::new(),
         }
     }
 }
@@ -372,11 +376,20 @@ impl MaintenanceConfig {
         if self.checkpoint_every == 0 {
             anyhow::bail!("invalid config: maintenance.checkpoint_every must be at least 1");
         }
+        self.retention()?;
         Ok(())
+    }
+
+    fn retention(&self) -> Result<strata_orchestration::retention::Retention> {
+        strata_orchestration::retention::Retention::new(
+            self.retention_days.iter().map(|(k, v)| (k.clone(), *v)),
+        )
+        .map_err(|e| anyhow::anyhow!("invalid config: {e}"))
     }
 
     pub fn settings(&self) -> MaintainSettings {
         MaintainSettings {
+            retention: self.retention().unwrap_or_default(),
             target_file_bytes: self.target_file_mb * 1024 * 1024,
             min_small_files: self.min_small_files,
             checkpoint_every: self.checkpoint_every,

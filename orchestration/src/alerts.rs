@@ -27,6 +27,8 @@ pub enum AlertKind {
     JobFailed,
     /// A table's newest data is older than its freshness SLA.
     StaleTable,
+    /// The share of records quarantined at ingest since the last check is past its limit.
+    QuarantineJump,
 }
 
 /// One alert, as posted to webhooks.
@@ -98,6 +100,33 @@ pub fn from_pass(report: &PassReport) -> Vec<Alert> {
         }
     }
     out
+}
+
+/// The incident of a quarantine check: `quarantined` of the `ingested` records since the last
+/// check failed validation, more than `max_fraction` of them (with at least `min_records`
+/// ingested, so a handful of records cannot raise it).
+pub fn from_quarantine(
+    quarantined: u64,
+    ingested: u64,
+    max_fraction: f64,
+    min_records: u64,
+) -> Vec<Alert> {
+    let fraction = quarantined as f64 / ingested.max(1) as f64;
+    if ingested < min_records.max(1) || fraction <= max_fraction {
+        return Vec::new();
+    }
+    vec![Alert {
+        kind: AlertKind::QuarantineJump,
+        table: "bronze.events".to_string(),
+        rule: Some(format!("quarantined share above {max_fraction}")),
+        message: format!(
+            "{quarantined} of {ingested} records ingested since the last check were quarantined ({:.1}%, limit {:.1}%): see bronze.quarantine",
+            fraction * 100.0,
+            max_fraction * 100.0
+        ),
+        counts: json!({"quarantined": quarantined, "ingested": ingested}),
+        at: Utc::now(),
+    }]
 }
 
 /// The incidents of a freshness check: tables past their SLA.

@@ -95,6 +95,8 @@ pub enum Error {
         "vacuum retention {hours} h is below the floor of {floor} h: readers of older versions would lose their files (pass --force to do it anyway)"
     )]
     RetentionTooShort { hours: u64, floor: u64 },
+    #[error("retention: {0}")]
+    Retention(String),
     #[error("building Arrow columns failed: {0}")]
     Arrow(#[from] deltalake::arrow::error::ArrowError),
     #[error("cannot serve metrics on {addr}: {source}")]

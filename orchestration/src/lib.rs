@@ -15,6 +15,7 @@ pub mod error;
 pub mod job;
 pub mod maintain;
 pub mod metrics;
+pub mod retention;
 pub mod runner;
 pub mod runs;
 pub mod status;

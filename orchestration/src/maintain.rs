@@ -32,6 +32,8 @@ pub struct MaintainSettings {
     pub vacuum_retention: Duration,
     /// Allow a retention below [`RETENTION_FLOOR`].
     pub force: bool,
+    /// Days each table keeps (`maintenance.retention_days`); older rows are deleted first.
+    pub retention: crate::retention::Retention,
 }
 
 impl Default for MaintainSettings {
@@ -45,6 +47,7 @@ impl Default for MaintainSettings {
             vacuum: true,
             vacuum_retention: RETENTION_FLOOR,
             force: false,
+            retention: crate::retention::Retention::default(),
         }
     }
 }
@@ -73,6 +76,8 @@ pub struct MaintainReport {
     pub files_written: u64,
     pub checkpoint_version: Option<u64>,
     pub files_vacuumed: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::retention::RetentionReport>,
 }
 
 /// The files of the table's `_delta_log` (commits, checkpoints) with their metadata.
@@ -107,11 +112,18 @@ pub async fn maintain_table(
     settings: &MaintainSettings,
 ) -> Result<MaintainReport> {
     settings.validate()?;
+    let retention = match settings.retention.days_for(name) {
+        Some(days) => {
+            crate::retention::apply(lake, name, days, chrono::Utc::now().date_naive()).await?
+        }
+        None => None,
+    };
     let mut table = lake.open_existing(name).await?;
     let (files_before, _, small) = file_stats(&table, settings.target_file_bytes)?;
     let mut report = MaintainReport {
         table: name.to_string(),
         files_before,
+        retention,
         ..MaintainReport::default()
     };
     if settings.compact {

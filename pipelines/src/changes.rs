@@ -81,11 +81,44 @@ impl Increment {
 pub async fn increment(table: &DeltaTable, name: &str, since: Option<u64>) -> Result<Increment> {
     let to = loaded_version(table, name)?;
     let mut inc = Increment::empty(since, to);
-    for version in since.map_or(0, |v| v + 1)..=to {
-        let c = required_commit(table, name, version).await?;
+    for c in net_commits(table, name, since, to).await? {
         inc.absorb(c);
     }
     Ok(inc)
+}
+
+/// The commits in `(since, to]`, without the files both added and removed in that range:
+/// their rows are not in the table at `to` (retention or erasure deleted them), so a reader
+/// never needs them, and after a vacuum it could not read them. A replay after retention
+/// thus reads only what the table still holds.
+async fn net_commits(
+    table: &DeltaTable,
+    name: &str,
+    since: Option<u64>,
+    to: u64,
+) -> Result<Vec<Commit>> {
+    use std::collections::HashSet;
+    let mut commits = Vec::new();
+    for version in since.map_or(0, |v| v + 1)..=to {
+        commits.push(required_commit(table, name, version).await?);
+    }
+    let removed: HashSet<String> = commits
+        .iter()
+        .flat_map(|c| c.removed.iter().map(|f| f.path.clone()))
+        .collect();
+    let gone: HashSet<String> = commits
+        .iter()
+        .flat_map(|c| c.added.iter())
+        .filter(|f| removed.contains(&f.path))
+        .map(|f| f.path.clone())
+        .collect();
+    if !gone.is_empty() {
+        for c in &mut commits {
+            c.added.retain(|f| !gone.contains(&f.path));
+            c.removed.retain(|f| !gone.contains(&f.path));
+        }
+    }
+    Ok(commits)
 }
 
 /// The version `table` is loaded at.
@@ -127,8 +160,8 @@ pub async fn increments(
     let to = loaded_version(table, name)?;
     let mut pieces = Vec::new();
     let mut piece: Option<(Increment, u64)> = None;
-    for version in since.map_or(0, |v| v + 1)..=to {
-        let c = required_commit(table, name, version).await?;
+    for c in net_commits(table, name, since, to).await? {
+        let version = c.version;
         let (inc, rows) = piece.get_or_insert_with(|| {
             let since = pieces.last().map_or(since, |p: &Increment| Some(p.to));
             (Increment::empty(since, version), 0)

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use strata_orchestration::PassReport;
 use strata_orchestration::alerts::{self, AlertKind, Alerter};
 use strata_pipelines::Lake;
@@ -14,6 +16,8 @@ pub struct Alerts {
     alerter: Alerter,
     freshness_every: Option<Duration>,
     last_check: Option<Instant>,
+    /// Records ingested after this are counted at the next quarantine check.
+    quarantine_since: DateTime<Utc>,
 }
 
 impl Alerts {
@@ -23,6 +27,7 @@ impl Alerts {
             freshness_every: Some(Duration::from_secs(config.alerts.freshness_check_s))
                 .filter(|d| !d.is_zero()),
             last_check: None,
+            quarantine_since: Utc::now(),
         }
     }
 
@@ -48,7 +53,52 @@ impl Alerts {
             }
             Err(e) => warn!(error = %e, "cannot check the tables' freshness for alerts"),
         }
+        let now = Utc::now();
+        match quarantined_since(lake, self.quarantine_since).await {
+            Ok((bad, all)) => {
+                self.quarantine_since = now;
+                let jump = alerts::from_quarantine(
+                    bad,
+                    all,
+                    config.alerts.quarantine_fraction,
+                    config.alerts.quarantine_min_records,
+                );
+                self.alerter
+                    .observe(&[AlertKind::QuarantineJump], jump)
+                    .await;
+            }
+            Err(e) => warn!(error = %e, "cannot count the quarantined records for alerts"),
+        }
     }
+}
+
+/// (quarantined, all) records ingested after `since`. The date partition and the files'
+/// `ingested_at` statistics limit the read to the newest files.
+async fn quarantined_since(lake: &Lake, since: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
+    use strata_pipelines::deltalake::arrow::array::{Array, AsArray};
+    use strata_pipelines::deltalake::arrow::datatypes::Int64Type;
+    if lake.open(&strata_bronze::events_table()).await?.is_none() {
+        return Ok((0, 0));
+    }
+    let ctx = strata_pipelines::SessionBuilder::new(lake.clone())
+        .build()
+        .await?;
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE NOT valid) AS bad, count(*) AS all_rows \
+         FROM bronze.events WHERE ingest_date >= CAST('{}' AS DATE) \
+         AND ingested_at > CAST('{}' AS TIMESTAMP)",
+        since.date_naive(),
+        since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let value = |i: usize| -> u64 {
+        batches
+            .first()
+            .and_then(|b| b.column(i).as_primitive_opt::<Int64Type>())
+            .filter(|a| !a.is_empty())
+            .map_or(0, |a| u64::try_from(a.value(0)).unwrap_or(0))
+    };
+    Ok((value(0), value(1)))
 }
 
 async fn freshness(lake: &Lake, config: &Config) -> anyhow::Result<Vec<alerts::Alert>> {

@@ -19,8 +19,14 @@ pub struct AlertsConfig {
     pub repeat_after_s: u64,
     /// Alerts sent per minute at most, over all incidents.
     pub max_per_minute: usize,
-    /// How often `strata run` looks for tables past their freshness SLA, in seconds; 0: never.
+    /// How often `strata run` looks for tables past their freshness SLA and for a jump in
+    /// quarantined records, in seconds; 0: never.
     pub freshness_check_s: u64,
+    /// Alert when more than this share of the records ingested since the last check was
+    /// quarantined (1.0: never).
+    pub quarantine_fraction: f64,
+    /// ... and at least this many records were ingested since then.
+    pub quarantine_min_records: u64,
 }
 
 impl Default for AlertsConfig {
@@ -30,6 +36,8 @@ impl Default for AlertsConfig {
             repeat_after_s: 3600,
             max_per_minute: 20,
             freshness_check_s: 60,
+            quarantine_fraction: 0.05,
+            quarantine_min_records: 100,
         }
     }
 }
@@ -48,8 +56,14 @@ impl AlertsConfig {
         }
     }
 
-    /// Refuse a webhook that is not an http(s) URL, naming it.
+    /// Refuse a webhook that is not an http(s) URL, naming it, and a share outside 0..=1.
     pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.quarantine_fraction) {
+            anyhow::bail!(
+                "invalid config: alerts.quarantine_fraction {} must be between 0 and 1",
+                self.quarantine_fraction
+            );
+        }
         for (i, hook) in self.resolved_webhooks().iter().enumerate() {
             let ok = url::Url::parse(hook)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());

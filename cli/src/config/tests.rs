@@ -305,3 +305,23 @@ fn tokens_and_password_come_from_files() {
 fn empty_config_is_the_defaults() {
     assert_eq!(Config::parse("", "empty").unwrap(), Config::default());
 }
+
+/// Retention keys are table patterns, refused at start when they are not.
+#[test]
+fn retention_keys_are_checked() {
+    let c = Config::parse("[maintenance.retention_days]\n\"silver\" = 3\n", "t").unwrap();
+    let e = format!("{:#}", c.maintenance.validate().unwrap_err());
+    assert!(
+        e.contains("maintenance.retention_days") && e.contains("'silver'"),
+        "{e}"
+    );
+    let c = Config::parse(
+        "[maintenance.retention_days]\n\"bronze.*\" = 400\n\"*\" = 730\n",
+        "t",
+    )
+    .unwrap();
+    c.maintenance.validate().unwrap();
+    let r = c.maintenance.settings().retention;
+    assert_eq!(r.days_for(&"bronze.events".parse().unwrap()), Some(400));
+    assert_eq!(r.days_for(&"gold.player_daily".parse().unwrap()), Some(730));
+}

@@ -125,3 +125,58 @@ action = "fail"
         "{stale}"
     );
 }
+
+/// A burst of malformed records ingested by `strata run` raises one `quarantine_jump` alert
+/// with the counts, and no more once the burst has passed.
+#[test]
+fn a_jump_in_quarantined_records_alerts_once() {
+    let env = Env::new(1);
+    env.simulate(&["--count", "1000", "--seed", "37", "--malformed", "0.3"]);
+    let (hook, received) = receiver();
+    let config = env.dir.path().join("alerts.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[alerts]\nwebhooks = [\"http://127.0.0.1:{hook}/hook\"]\nfreshness_check_s = 1\n\
+             quarantine_fraction = 0.1\n"
+        ),
+    )
+    .unwrap();
+    let metrics = free_port();
+    let mut run = env
+        .strata()
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--interval-ms", "100"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
+        .spawn()
+        .unwrap();
+    let jump = wait_until("a quarantine_jump alert", Duration::from_secs(180), || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "quarantine_jump")
+            .cloned()
+    });
+    let passes = wait_until("the pass counter", Duration::from_secs(60), || {
+        metric(metrics, "strata_run_passes_total")
+    });
+    wait_until("20 more passes", Duration::from_secs(180), || {
+        (metric(metrics, "strata_run_passes_total")? >= passes + 20.0).then_some(())
+    });
+    sigkill(&mut run);
+    assert_eq!(jump["table"], "bronze.events", "{jump}");
+    let (bad, all) = (
+        jump["counts"]["quarantined"].as_u64().unwrap(),
+        jump["counts"]["ingested"].as_u64().unwrap(),
+    );
+    assert!(all >= 100 && bad * 10 > all, "{jump}");
+    let jumps = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "quarantine_jump")
+        .count();
+    assert_eq!(jumps, 1, "{:#?}", received.lock().unwrap());
+}

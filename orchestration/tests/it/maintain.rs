@@ -105,3 +105,131 @@ async fn compaction_keeps_the_data_and_a_concurrent_reader_never_errors() {
     assert_eq!(report.files_vacuumed, files_before, "{report:?}");
     assert_eq!(dump(&lake, ROWS).await, before);
 }
+
+/// Retention deletes the partitions past their age and nothing else, records itself in the
+/// audit log, and a replay afterwards (the files vacuumed) equals the tables without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_partitions_past_their_age_and_nothing_else() {
+    use strata_orchestration::retention;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    // Event dates 2026-11-01 .. 2026-11-20.
+    bronze(&lake, 2000, 20, 10, 9).await;
+    let mut runner = Runner::new(
+        lake.clone(),
+        platform_jobs(&strata_testkit::project()),
+        RunSettings::default(),
+        Arc::new(RunMetrics::default()),
+    )
+    .unwrap();
+    runner.pass().await.unwrap();
+    let missions: TableName = "silver.missions".parse().unwrap();
+    let days = |lake: &strata_pipelines::Lake| {
+        let lake = lake.clone();
+        let t = missions.clone();
+        async move {
+            let table = lake.open_existing(&t).await.unwrap();
+            strata_pipelines::rows_by_partition(&table, "event_date").unwrap()
+        }
+    };
+    let before = days(&lake).await;
+    let sessions = dump(
+        &lake,
+        "SELECT * FROM silver.player_sessions ORDER BY session_id",
+    )
+    .await;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let report = retention::apply(&lake, &missions, 14, today)
+        .await
+        .unwrap()
+        .expect("days before 2026-11-11 to delete");
+    assert_eq!(report.cutoff, "2026-11-11");
+    assert_eq!(report.column, "event_date");
+    let kept: std::collections::BTreeMap<String, u64> = before
+        .iter()
+        .filter(|(d, _)| d.as_str() >= "2026-11-11")
+        .map(|(d, n)| (d.clone(), *n))
+        .collect();
+    let dropped: u64 = before.values().sum::<u64>() - kept.values().sum::<u64>();
+    assert!(dropped > 0 && kept.len() < before.len(), "{before:?}");
+    assert_eq!(days(&lake).await, kept, "only the days past their age left");
+    assert_eq!(report.rows_deleted, Some(dropped));
+    assert_eq!(
+        dump(
+            &lake,
+            "SELECT * FROM silver.player_sessions ORDER BY session_id"
+        )
+        .await,
+        sessions,
+        "other tables are untouched"
+    );
+    // Nothing older is left: a second run changes nothing.
+    let version = lake.open_existing(&missions).await.unwrap().version();
+    assert_eq!(
+        retention::apply(&lake, &missions, 14, today).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        lake.open_existing(&missions).await.unwrap().version(),
+        version
+    );
+    let audit = dump(
+        &lake,
+        "SELECT endpoint, action, objects FROM _strata.audit WHERE endpoint = 'retention'",
+    )
+    .await;
+    assert!(audit.contains("silver.missions"), "{audit}");
+    // Patterns: the most specific wins.
+    let r = retention::Retention::new([
+        ("*".to_string(), 730),
+        ("silver.*".to_string(), 30),
+        ("silver.missions".to_string(), 14),
+    ])
+    .unwrap();
+    assert_eq!(r.days_for(&missions), Some(14));
+    assert_eq!(r.days_for(&"silver.x".parse().unwrap()), Some(30));
+    assert_eq!(r.days_for(&"_strata.audit".parse().unwrap()), Some(730));
+    assert!(retention::Retention::new([("silver".to_string(), 3)]).is_err());
+}
+
+/// After retention deleted Bronze days and vacuum removed their files, a replay reads only
+/// what Bronze still holds (the log still lists the deleted files' additions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_bronze_retention_and_vacuum_reads_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    bronze(&lake, 1500, 10, 6, 11).await;
+    let events: TableName = "bronze.events".parse().unwrap();
+    // Bronze is dated by ingestion (all today here): deleting the oldest offsets stands in
+    // for retention, removing and rewriting files as it does.
+    let table = lake.open_existing(&events).await.unwrap();
+    let (_, _) = table
+        .delete()
+        .with_predicate("\"offset\" < 700")
+        .await
+        .unwrap();
+    let settings = MaintainSettings {
+        compact: false,
+        vacuum_retention: Duration::ZERO,
+        force: true,
+        ..MaintainSettings::default()
+    };
+    let report = maintain_table(&lake, &events, &settings).await.unwrap();
+    assert!(report.files_vacuumed > 0, "{report:?}");
+    let mut runner = Runner::new(
+        lake.clone(),
+        platform_jobs(&strata_testkit::project()),
+        RunSettings::default(),
+        Arc::new(RunMetrics::default()),
+    )
+    .unwrap();
+    runner.pass().await.unwrap();
+    let missing = dump(
+        &lake,
+        "SELECT count(*) AS n FROM silver.missions WHERE bronze_offset < 700",
+    )
+    .await;
+    assert!(missing.contains("| 0 "), "{missing}");
+    let present = dump(&lake, "SELECT count(*) AS n FROM silver.missions").await;
+    assert!(!present.contains("| 0 "), "{present}");
+}
