@@ -17,7 +17,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use strata_pipelines::{AuditEvent, AuditLog, Principal};
+use strata_pipelines::{AuditLog, Principal};
+
+mod access;
+
+use access::{check_views, role};
 
 use crate::metrics::ServeMetrics;
 use crate::online::OnlineStore;
@@ -58,34 +62,6 @@ pub struct AppState {
     pub metrics: Arc<ServeMetrics>,
     /// Where every data access is recorded (`_strata.audit`).
     pub audit: Option<AuditLog>,
-}
-
-impl AppState {
-    /// Record an access (or a refusal) of `principal` in the audit log.
-    fn audit<S: AsRef<str>>(
-        &self,
-        principal: &Principal,
-        endpoint: &str,
-        objects: impl IntoIterator<Item = S>,
-        rows: u64,
-    ) {
-        if let Some(log) = &self.audit {
-            log.record(
-                AuditEvent::new(&principal.name, &principal.role, endpoint, "read")
-                    .objects(objects)
-                    .rows(rows),
-            );
-        }
-    }
-
-    fn audit_denied(&self, principal: &Principal, endpoint: &str, message: &str) {
-        if let Some(log) = &self.audit {
-            log.record(
-                AuditEvent::new(&principal.name, &principal.role, endpoint, "read")
-                    .outcome("denied", message),
-            );
-        }
-    }
 }
 
 impl IntoResponse for Error {
@@ -147,37 +123,6 @@ struct OnlineRequest {
 
 /// `POST /get-online-features`. Errors come in Feast's shape (a JSON string holding
 /// `module`, `class`, `message`), so Feast's client raises the matching exception.
-/// The role of the request's principal (set by the guard; the operator when the API is open).
-fn role(s: &AppState, principal: &Principal) -> Result<strata_project::Role> {
-    s.project.role(&principal.role).cloned().ok_or_else(|| {
-        Error::Forbidden(format!(
-            "role {} of {} is not declared in the project",
-            principal.role, principal.name
-        ))
-    })
-}
-
-/// Refuse (and audit) a request reading a feature view the principal's role does not grant.
-fn check_views<'a>(
-    s: &AppState,
-    principal: &Principal,
-    endpoint: &str,
-    views: impl IntoIterator<Item = &'a str>,
-) -> Result<()> {
-    let role = role(s, principal)?;
-    for view in views {
-        if !role.can_read_view(view) {
-            let message = format!(
-                "permission denied for feature view {view}: role {} of {} does not grant it",
-                role.name, principal.name
-            );
-            s.audit_denied(principal, endpoint, &message);
-            return Err(Error::Forbidden(message));
-        }
-    }
-    Ok(())
-}
-
 async fn online(
     state: State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,

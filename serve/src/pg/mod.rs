@@ -8,6 +8,7 @@
 //! ```
 
 mod access;
+mod audit;
 mod compat;
 mod guard;
 mod info_schema;

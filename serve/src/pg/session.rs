@@ -205,7 +205,13 @@ impl Connection {
         format: &Format,
         sql: &str,
     ) -> PgWireResult<Response> {
-        let audit = self.audit_event(client, &plan, sql);
+        let audit = super::audit::for_query(
+            self.shared.audit.as_ref(),
+            &self.parser.grants,
+            client.metadata().get("user"),
+            &plan,
+            sql,
+        );
         let deadline = self
             .shared
             .guard
@@ -249,32 +255,6 @@ impl Connection {
         Ok(Response::Query(QueryResponse::new(fields, rows)))
     }
 
-    /// The audit record of a query reading lake tables (catalog queries are not data
-    /// access); written when its answer ends, with the rows sent.
-    fn audit_event<C: ClientInfo + ?Sized>(
-        &self,
-        client: &C,
-        plan: &LogicalPlan,
-        sql: &str,
-    ) -> Option<AuditOnDrop> {
-        let log = self.shared.audit.clone()?;
-        let tables = lake_tables(plan);
-        if tables.is_empty() {
-            return None;
-        }
-        let event = self
-            .parser
-            .grants
-            .event(client.metadata().get("user"), "read")
-            .objects(tables)
-            .query(sql);
-        Some(AuditOnDrop {
-            log,
-            event: Some(event),
-            rows: 0,
-        })
-    }
-
     /// The columns of an open cursor (for `FETCH` in the extended protocol, where clients
     /// describe before they execute).
     async fn cursor_fields<C>(
@@ -307,44 +287,6 @@ fn datafusion_postgres_client_timeout<C: ClientInfo + ?Sized>(
         .get("statement_timeout_ms")
         .and_then(|s| s.parse::<u64>().ok())
         .map(std::time::Duration::from_millis)
-}
-
-/// Writes a query's audit record when its answer is dropped (sent, failed or cancelled).
-struct AuditOnDrop {
-    log: strata_pipelines::AuditLog,
-    event: Option<strata_pipelines::AuditEvent>,
-    rows: u64,
-}
-
-impl Drop for AuditOnDrop {
-    fn drop(&mut self) {
-        if let Some(e) = self.event.take() {
-            self.log.record(e.rows(self.rows));
-        }
-    }
-}
-
-/// The lake tables a plan reads (`layer.table`, time-travel names included), subqueries too.
-fn lake_tables(plan: &LogicalPlan) -> Vec<String> {
-    use deltalake::datafusion::common::tree_node::TreeNodeRecursion;
-    const LAYERS: [&str; 4] = ["bronze", "silver", "gold", "_strata"];
-    let mut out = Vec::new();
-    let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::TableScan(scan) = node
-            && scan
-                .table_name
-                .schema()
-                .is_some_and(|s| LAYERS.contains(&s))
-        {
-            out.push(format!(
-                "{}.{}",
-                scan.table_name.schema().unwrap_or_default(),
-                scan.table_name.table()
-            ));
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    out
 }
 
 /// Parses with DataFusion's Postgres dialect after Strata's own steps: writes refused before
