@@ -53,19 +53,45 @@ async fn commit_times(table: &DeltaTable) -> Result<BTreeMap<u64, DateTime<Utc>>
         .collect())
 }
 
-async fn last_runs(lake: &Lake) -> Result<BTreeMap<String, LastRun>> {
-    let mut out = BTreeMap::new();
+/// The last run of each of `jobs`. `_strata.runs` grows with every pass, so the newest day
+/// is read first (the files' `ended_at` statistics skip the rest) and the window widens only
+/// for jobs not found in it; the whole table is read only for a job that has not run for 30
+/// days.
+async fn last_runs(lake: &Lake, jobs: &[String]) -> Result<BTreeMap<String, LastRun>> {
     let Some(runs) = lake.open(&runs_table()).await? else {
-        return Ok(out);
+        return Ok(BTreeMap::new());
     };
     let ctx = deltalake::datafusion::prelude::SessionContext::new();
     SessionBuilder::register(&ctx, &runs_table(), &runs).await?;
+    let mut out = BTreeMap::new();
+    for days in [Some(1), Some(7), Some(30), None] {
+        let window = days.map_or(String::new(), |d: i64| {
+            let since = Utc::now() - chrono::Duration::days(d);
+            format!(
+                "WHERE ended_at > CAST('{}' AS TIMESTAMP)",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            )
+        });
+        out = last_runs_in(&ctx, &window).await?;
+        if jobs.iter().all(|j| out.contains_key(j)) {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The last run per job among the runs `window` (a WHERE clause, or empty) selects.
+async fn last_runs_in(
+    ctx: &deltalake::datafusion::prelude::SessionContext,
+    window: &str,
+) -> Result<BTreeMap<String, LastRun>> {
+    let mut out = BTreeMap::new();
     let batches: Vec<RecordBatch> = ctx
-        .sql(
+        .sql(&format!(
             "SELECT job, status, CAST(ended_at AS VARCHAR) AS ended_at, error FROM \
              (SELECT *, row_number() OVER (PARTITION BY job ORDER BY ended_at DESC) AS rn \
-              FROM \"_strata\".runs) WHERE rn = 1",
-        )
+              FROM \"_strata\".runs {window}) WHERE rn = 1"
+        ))
         .await
         .map_err(strata_pipelines::Error::from)?
         .collect()
@@ -103,7 +129,8 @@ pub async fn status(
     default_sla: u64,
 ) -> Result<Vec<TableStatus>> {
     let specs: BTreeMap<TableName, _> = jobs.iter().map(|j| (j.spec().output, j.spec())).collect();
-    let runs = last_runs(lake).await?;
+    let names: Vec<String> = jobs.iter().map(|j| j.spec().name).collect();
+    let runs = last_runs(lake, &names).await?;
     let now = Utc::now();
     let mut out = Vec::new();
     let mut times: BTreeMap<TableName, BTreeMap<u64, DateTime<Utc>>> = BTreeMap::new();

@@ -70,12 +70,30 @@ async fn a_failing_job_blocks_only_its_downstream() {
     });
     let mut runner = Runner::new(
         lake.clone(),
-        jobs,
+        jobs.clone(),
         settings(),
         Arc::new(RunMetrics::default()),
     )
     .unwrap();
     let report = runner.pass().await.unwrap();
+    // Status shows each table's last run, from the newest runs.
+    let tables = strata_orchestration::status::status(
+        &lake,
+        &jobs,
+        &std::collections::BTreeMap::new(),
+        3600,
+    )
+    .await
+    .unwrap();
+    let last = |t: &str| {
+        tables
+            .iter()
+            .find(|s| s.table == t)
+            .and_then(|s| s.last_run.clone())
+            .map(|r| r.status)
+    };
+    assert_eq!(last("silver.missions").as_deref(), Some("succeeded"));
+    assert_eq!(last("gold.player_daily").as_deref(), Some("succeeded"));
     let status = |job: &str| {
         report
             .runs
