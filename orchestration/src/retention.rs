@@ -91,13 +91,15 @@ pub async fn apply(
 ) -> Result<Option<RetentionReport>> {
     let table = lake.open_existing(name).await?;
     let (column, is_date) = date_column(&table, name)?;
-    let cutoff = today - chrono::Days::new(u64::from(days));
+    let cutoff = (today - chrono::Days::new(u64::from(days))).to_string();
+    // A date-partitioned table: the partitions' row counts say what is older, without a read.
     let partitions = strata_pipelines::rows_by_partition(&table, &column)?;
-    if !partitions.is_empty()
-        && partitions
-            .keys()
-            .all(|d| d.as_str() >= cutoff.to_string().as_str())
-    {
+    let old: Vec<u64> = partitions
+        .iter()
+        .filter(|(d, _)| **d < cutoff)
+        .map(|(_, n)| *n)
+        .collect();
+    if !partitions.is_empty() && old.is_empty() {
         return Ok(None);
     }
     let predicate = if is_date {
@@ -113,17 +115,10 @@ pub async fn apply(
     if metrics.num_removed_files == 0 {
         return Ok(None);
     }
-    // Whole partitions: their row counts say what left when the delete cannot.
-    let from_partitions = (!partitions.is_empty()).then(|| {
-        partitions
-            .iter()
-            .filter(|(d, _)| d.as_str() < cutoff.to_string().as_str())
-            .map(|(_, n)| *n)
-            .sum::<u64>()
-    });
+    let from_partitions = (!partitions.is_empty()).then(|| old.iter().sum::<u64>());
     let report = RetentionReport {
         column,
-        cutoff: cutoff.to_string(),
+        cutoff,
         files_removed: metrics.num_removed_files,
         rows_deleted: metrics
             .num_deleted_rows

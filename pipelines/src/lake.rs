@@ -15,6 +15,9 @@ use url::Url;
 
 use crate::{Error, Result};
 
+/// The lake's layers, in data-flow order; `_strata` holds the platform's own tables.
+pub const LAYERS: [&str; 4] = ["bronze", "silver", "gold", "_strata"];
+
 /// A table's name, `layer.table`; stored at `LAKE/layer/table`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableName {

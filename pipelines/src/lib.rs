@@ -25,6 +25,6 @@ pub use changes::{Commit, DataFile, Increment, commit, increment, increments};
 pub use deltalake;
 pub use error::{Error, Result};
 pub use job::{Declaration, JobSpec, JobSpecBuilder, txn_version};
-pub use lake::{Lake, TableName, TableVersions};
+pub use lake::{LAYERS, Lake, TableName, TableVersions};
 pub use session::SessionBuilder;
 pub use stats::{file_stats, files_and_rows, rows_by_partition};

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use strata_pipelines::TableName;
+use strata_pipelines::{LAYERS, TableName};
 
 /// How a PII column is shown to a role without clear access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -139,7 +139,6 @@ pub(crate) fn roles(file: AccessFile) -> Vec<Role> {
 
 /// Problems with the roles' references: layers, tables, columns and views that do not exist.
 pub(crate) fn check_roles(project: &crate::Project, at: &mut dyn FnMut(&str, String)) {
-    const LAYERS: [&str; 4] = ["bronze", "silver", "gold", "_strata"];
     let produced = project.tables();
     let declared = |layer: &str, table: &str| {
         !matches!(layer, "silver" | "gold")

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use strata_pipelines::audit::sha256_hex;
 
 use crate::files::{self, ModelSettings, ProjectFile, SilverFile, StitchFile, ViewFile};
 use crate::silver::{Column, Kind, SilverTable, Stitch, StitchColumn};
@@ -370,13 +370,6 @@ fn model(stem: &str, path: &str, text: &str) -> Parsed<GoldModel> {
         pii: settings.pii,
         hash,
     })
-}
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn view(stem: &str, path: &str, text: &str) -> Parsed<FeatureView> {

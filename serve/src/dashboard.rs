@@ -174,31 +174,23 @@ pub fn protected_routes(
 
 type ApiAccess = (BearerTokens, Option<strata_pipelines::AuditLog>);
 
+/// Why a principal without admin is refused the dashboard's data (it describes every table).
+pub(crate) fn admin_refusal(p: &strata_pipelines::Principal) -> String {
+    format!(
+        "the dashboard API is for roles with admin; role {} of {} has not",
+        p.role, p.name
+    )
+}
+
 async fn api_guard(State((tokens, audit)): State<ApiAccess>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = tokens.principal(header);
-    if req.uri().path().starts_with("/api/")
-        && let Some(p) = principal.as_ref().filter(|p| !p.admin)
-    {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "application/json")],
-            json!({"error": format!("the dashboard API is for roles with admin; role {} of {} has not", p.role, p.name)}).to_string(),
-        )
-            .into_response();
-    }
-    if let (Some(log), Some(p)) = (&audit, &principal)
-        && req.uri().path().starts_with("/api/")
-    {
-        log.record(
-            strata_pipelines::AuditEvent::new(&p.name, &p.role, "dashboard", "read")
-                .objects([req.uri().path()]),
-        );
-    }
-    if req.uri().path().starts_with("/api/") && principal.is_none() {
+    let Some(p) = tokens.principal(header) else {
         let mut r = (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "application/json")],
@@ -210,6 +202,22 @@ async fn api_guard(State((tokens, audit)): State<ApiAccess>, req: Request, next:
             header::HeaderValue::from_static("Bearer"),
         );
         return r;
+    };
+    let event = strata_pipelines::AuditEvent::new(&p.name, &p.role, "dashboard", "read");
+    if !p.admin {
+        let message = admin_refusal(&p);
+        if let Some(log) = &audit {
+            log.record(event.outcome("denied", message.clone()));
+        }
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({ "error": message }).to_string(),
+        )
+            .into_response();
+    }
+    if let Some(log) = &audit {
+        log.record(event.objects([req.uri().path()]));
     }
     next.run(req).await
 }

@@ -488,10 +488,7 @@ async fn guard(State(s): State<Arc<AppState>>, mut req: Request, next: Next) -> 
     } else if let Some(p) = principal {
         if route == "api" && !admin {
             // The dashboard's data describes every table: operators only.
-            let message = format!(
-                "the dashboard API is for roles with admin; role {} of {} has not",
-                p.role, p.name
-            );
+            let message = crate::dashboard::admin_refusal(&p);
             s.audit_denied(&p, "dashboard", &message);
             Error::Forbidden(message).into_response()
         } else {

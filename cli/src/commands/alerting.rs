@@ -77,12 +77,13 @@ impl Alerts {
 async fn quarantined_since(lake: &Lake, since: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
     use strata_pipelines::deltalake::arrow::array::{Array, AsArray};
     use strata_pipelines::deltalake::arrow::datatypes::Int64Type;
-    if lake.open(&strata_bronze::events_table()).await?.is_none() {
+    let events = strata_bronze::events_table();
+    let Some(table) = lake.open(&events).await? else {
         return Ok((0, 0));
-    }
-    let ctx = strata_pipelines::SessionBuilder::new(lake.clone())
-        .build()
-        .await?;
+    };
+    // Only Bronze: a session over the whole lake would open every table on every check.
+    let ctx = strata_pipelines::deltalake::datafusion::prelude::SessionContext::new();
+    strata_pipelines::SessionBuilder::register(&ctx, &events, &table).await?;
     let sql = format!(
         "SELECT count(*) FILTER (WHERE NOT valid) AS bad, count(*) AS all_rows \
          FROM bronze.events WHERE ingest_date >= CAST('{}' AS DATE) \

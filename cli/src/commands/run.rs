@@ -149,6 +149,8 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
         let (i, r) = (ingest_metrics.clone(), run_metrics.clone());
         vec![Arc::new(move || i.render()), Arc::new(move || r.render())]
     };
+    let project = super::project(&config)?;
+    let tokens = config.serve.http_tokens(&project)?;
     let addr =
         strata_orchestration::metrics::serve_with(
             &config.run.metrics_addr,
@@ -156,10 +158,8 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
             renderers,
             strata_serve::dashboard::protected_routes(
                 lake.clone(),
-                super::project(&config)?,
-                config
-                    .serve
-                    .http_tokens(super::project(&config)?.as_ref())?,
+                project,
+                tokens,
                 Some(strata_pipelines::AuditLog::start(
                     lake.clone(),
                     super::AUDIT_FLUSH,
@@ -254,14 +254,14 @@ pub async fn run(args: RunArgs, mut config: Config) -> Result<()> {
 pub async fn replay(args: ReplayArgs, config: Config) -> Result<()> {
     let lake = super::lake(&config)?;
     lake.require_exists()?;
+    let doomed: Vec<String> = lake
+        .discover()
+        .await?
+        .into_iter()
+        .filter(|t| t.layer == "silver" || t.layer == "gold")
+        .map(|t| t.to_string())
+        .collect();
     if !args.yes {
-        let doomed: Vec<String> = lake
-            .discover()
-            .await?
-            .into_iter()
-            .filter(|t| t.layer == "silver" || t.layer == "gold")
-            .map(|t| t.to_string())
-            .collect();
         bail!(
             "replay deletes {} and rebuilds them from Bronze; run again with --yes to do so",
             if doomed.is_empty() {
@@ -271,17 +271,10 @@ pub async fn replay(args: ReplayArgs, config: Config) -> Result<()> {
             }
         );
     }
-    let tables: Vec<String> = lake
-        .discover()
-        .await?
-        .into_iter()
-        .filter(|t| t.layer == "silver" || t.layer == "gold")
-        .map(|t| t.to_string())
-        .collect();
     super::audit_admin(
         &lake,
         "replay",
-        &tables,
+        &doomed,
         "Silver and Gold dropped and rebuilt from Bronze".into(),
     )
     .await?;

@@ -164,21 +164,14 @@ fn mutates(method: &Method, path: &str) -> bool {
 /// Changes need a bearer token when tokens are configured; reads stay open, since
 /// producers and consumers fetch schemas to encode and decode.
 async fn guard(State(access): State<Access>, req: Request, next: Next) -> Response {
-    let tokens = &access.tokens;
+    if !mutates(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = tokens.principal(header);
-    if mutates(req.method(), req.uri().path())
-        && let Some(p) = principal.as_ref().filter(|p| !p.admin)
-    {
-        return reply(
-            StatusCode::FORBIDDEN,
-            json!({"error_code": 40301, "message": format!("changing the registry needs a role with admin; role {} of {} has not", p.role, p.name)}),
-        );
-    }
-    if mutates(req.method(), req.uri().path()) && principal.is_none() {
+    let Some(p) = access.tokens.principal(header) else {
         let mut r = reply(
             StatusCode::UNAUTHORIZED,
             json!({"error_code": 40101, "message": "changing the registry needs a bearer token (serve.tokens)"}),
@@ -188,12 +181,17 @@ async fn guard(State(access): State<Access>, req: Request, next: Next) -> Respon
             header::HeaderValue::from_static("Bearer"),
         );
         return r;
+    };
+    if !p.admin {
+        return reply(
+            StatusCode::FORBIDDEN,
+            json!({"error_code": 40301, "message": format!("changing the registry needs a role with admin; role {} of {} has not", p.role, p.name)}),
+        );
     }
-    let change = mutates(req.method(), req.uri().path());
     let what = format!("{} {}", req.method(), req.uri().path());
     let response = next.run(req).await;
     // Every change is an administrative action: audited with its outcome.
-    if change && let (Some(log), Some(p)) = (&access.audit, principal) {
+    if let Some(log) = &access.audit {
         let status = response.status();
         let outcome = if status.is_success() { "ok" } else { "error" };
         let subject = what.split('/').nth(2).unwrap_or("").to_string();

@@ -34,8 +34,8 @@ impl AppState {
 }
 
 /// The role of the request's principal (set by the guard; the operator when the API is open).
-pub(super) fn role(s: &AppState, principal: &Principal) -> Result<strata_project::Role> {
-    s.project.role(&principal.role).cloned().ok_or_else(|| {
+pub(super) fn role<'s>(s: &'s AppState, principal: &Principal) -> Result<&'s strata_project::Role> {
+    s.project.role(&principal.role).ok_or_else(|| {
         Error::Forbidden(format!(
             "role {} of {} is not declared in the project",
             principal.role, principal.name

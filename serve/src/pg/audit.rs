@@ -2,7 +2,7 @@
 //! written to `_strata.audit` when its answer ends.
 
 use deltalake::datafusion::logical_expr::LogicalPlan;
-use strata_pipelines::AuditLog;
+use strata_pipelines::{AuditLog, LAYERS};
 
 use super::access::Grants;
 
@@ -46,7 +46,6 @@ impl Drop for AuditOnDrop {
 /// The lake tables a plan reads (`layer.table`, time-travel names included), subqueries too.
 fn lake_tables(plan: &LogicalPlan) -> Vec<String> {
     use deltalake::datafusion::common::tree_node::TreeNodeRecursion;
-    const LAYERS: [&str; 4] = ["bronze", "silver", "gold", "_strata"];
     let mut out = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
