@@ -6,18 +6,32 @@ through DOUBLE so that `-0.0`, `1e2` and `50.0` count as the integers JSON Schem
 Also counts, per integer column of silver.missions and silver.economy_transactions, the valid
 records whose value is present but no 64-bit integer (Silver stores NULL and must report it).
 
-usage: check_gold.py LAKE_DIR    prints {"economy_daily": {...}, "agent_daily": {...},
-                                          "untyped": {"silver.missions.duration_s": N, ...}}
+usage: check_gold.py LAKE_DIR [--events OTHER_LAKE] [--without VALUE]
+    prints {"economy_daily": {...}, "agent_daily": {...},
+            "untyped": {"silver.missions.duration_s": N, ...}}
+--events reads the raw events from another lake's Bronze (a copy taken before an erasure);
+--without leaves out every record whose JSON holds VALUE as a whole token (an erased entity).
 """
+import argparse
 import json
-import sys
+import re
 
 import duckdb
 from deltalake import DeltaTable
 
-lake = sys.argv[1]
+args = argparse.ArgumentParser()
+args.add_argument("lake")
+args.add_argument("--events")
+args.add_argument("--without")
+args = args.parse_args()
+lake = args.lake
 con = duckdb.connect()
-con.register("bronze", DeltaTable(f"{lake}/bronze/events").to_pyarrow_table())
+con.register("bronze_all", DeltaTable(f"{args.events or lake}/bronze/events").to_pyarrow_table())
+keep = "TRUE"
+if args.without:
+    token = re.escape(args.without).replace("'", "''")
+    keep = f"NOT regexp_matches(decode(value), '(^|[^A-Za-z0-9_-]){token}($|[^A-Za-z0-9_-])')"
+con.execute(f"CREATE VIEW bronze AS SELECT * FROM bronze_all WHERE NOT valid OR ({keep})")
 con.execute("""
 CREATE TABLE valid_events AS
 SELECT decode(value)::JSON AS j FROM bronze WHERE valid;

@@ -133,6 +133,8 @@ enum Command {
     Backfill(commands::maintain::BackfillArgs),
     /// Compact small files, write checkpoints, vacuum old files.
     Maintain(commands::maintain::MaintainArgs),
+    /// Erase every row, file and log entry about one entity (KEY=VALUE), resumable.
+    Forget(commands::forget::ForgetArgs),
     /// Zero-setup demo: embedded broker, simulated events, ingest, Silver and Gold, summary.
     Demo(commands::demo::DemoArgs),
     /// Check or show a pipeline project (events, tables, models, feature views).
@@ -242,6 +244,7 @@ async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()
         Command::Drop(args) => commands::drop::run(args, config).await,
         Command::Backfill(args) => commands::maintain::backfill(args, config).await,
         Command::Maintain(args) => commands::maintain::maintain(args, config).await,
+        Command::Forget(args) => commands::forget::run(args, config).await,
         Command::Demo(args) => commands::demo::run(args, config, brokers_given).await,
         Command::Bench(cmd) => commands::bench::run(cmd, config).await,
         Command::Project(cmd) => commands::project::run(cmd, &config),

@@ -12,7 +12,7 @@ use chrono::{NaiveDate, Utc};
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use serde_json::json;
-use strata_pipelines::{Lake, txn_version};
+use strata_pipelines::{Lake, TableName, txn_version};
 use tracing::info;
 
 use crate::dag::Dag;
@@ -128,6 +128,45 @@ pub fn plan(jobs: &[Arc<dyn Job>], job: &str, from: &str, to: &str) -> Result<Ba
         id: stable_id(&format!("{job}|{from}|{to}")),
         steps,
     })
+}
+
+/// The days each job downstream of `changed` recomputes, in the job graph's order: for each
+/// job whose inputs changed, those days widened by its rolling window. `changed` maps the
+/// tables that changed by other means (an erasure's deletes) to the days they touched; their
+/// jobs get no step themselves.
+pub fn downstream(
+    jobs: &[Arc<dyn Job>],
+    changed: &BTreeMap<TableName, BTreeSet<NaiveDate>>,
+) -> Result<Vec<BackfillStep>> {
+    let dag = Dag::new(jobs.iter().map(|j| j.spec()).collect())?;
+    let mut affected = changed.clone();
+    let mut steps = Vec::new();
+    for &i in dag.order() {
+        let spec = dag.spec(i);
+        if changed.contains_key(&spec.output) {
+            continue;
+        }
+        let from_inputs: BTreeSet<NaiveDate> = spec
+            .inputs
+            .iter()
+            .filter_map(|t| affected.get(t))
+            .flatten()
+            .copied()
+            .collect();
+        if from_inputs.is_empty() {
+            continue;
+        }
+        let days = expand(&from_inputs, jobs[i].lookahead_days());
+        steps.push(BackfillStep {
+            job: spec.name.clone(),
+            days: days
+                .iter()
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .collect(),
+        });
+        affected.insert(spec.output.clone(), days);
+    }
+    Ok(steps)
 }
 
 /// Run (or resume) a backfill. `restart` ignores the progress of an earlier run.

@@ -97,6 +97,10 @@ pub enum Error {
     RetentionTooShort { hours: u64, floor: u64 },
     #[error("retention: {0}")]
     Retention(String),
+    #[error("erasure: {0}")]
+    Erasure(String),
+    #[error("query failed: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
     #[error("building Arrow columns failed: {0}")]
     Arrow(#[from] deltalake::arrow::error::ArrowError),
     #[error("cannot serve metrics on {addr}: {source}")]

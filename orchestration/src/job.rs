@@ -229,7 +229,8 @@ fn classify_lake(e: &strata_pipelines::Error) -> (ErrorDomain, bool) {
         | P::MissingLake { .. }
         | P::InvalidTableName(_)
         | P::NoSuchTable { .. }
-        | P::MissingCommit { .. } => (ErrorDomain::User, false),
+        | P::MissingCommit { .. }
+        | P::VersionPurged { .. } => (ErrorDomain::User, false),
         P::BadCommit { .. } => (ErrorDomain::Internal, false),
     }
 }

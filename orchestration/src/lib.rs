@@ -1,6 +1,6 @@
 //! Keeps the platform fresh: the job graph derived from declared inputs and outputs, a
 //! scheduler that runs each job when its inputs advance (retrying what may pass), the run log
-//! (`_strata.runs`), status and lineage, backfills and table maintenance.
+//! (`_strata.runs`), status and lineage, backfills, table maintenance, retention and erasure.
 //!
 //! ```text
 //!   JobSpec (inputs -> output) --> Dag --> Runner::pass --> Job::run --> Delta commit
@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod backfill;
 pub mod dag;
+pub mod erasure;
 pub mod error;
 pub mod job;
 pub mod maintain;

@@ -35,6 +35,9 @@ pub struct Increment {
     pub removed: Vec<DataFile>,
     /// A commit in the range changed the table's schema or properties.
     pub metadata_changed: bool,
+    /// Part of a table's files at `to` read from the start, with more parts to follow: a
+    /// reader committing it must not record `to` as consumed yet.
+    pub partial: bool,
 }
 
 impl Increment {
@@ -45,6 +48,7 @@ impl Increment {
             added: Vec::new(),
             removed: Vec::new(),
             metadata_changed: false,
+            partial: false,
         }
     }
 
@@ -99,7 +103,14 @@ async fn net_commits(
 ) -> Result<Vec<Commit>> {
     use std::collections::HashSet;
     let mut commits = Vec::new();
-    for version in since.map_or(0, |v| v + 1)..=to {
+    let mut first = since.map_or(0, |v| v + 1);
+    if since.is_none()
+        && let Some(base) = base_snapshot(table, name, to).await?
+    {
+        first = base.version + 1;
+        commits.push(base);
+    }
+    for version in first..=to {
         commits.push(required_commit(table, name, version).await?);
     }
     let removed: HashSet<String> = commits
@@ -119,6 +130,92 @@ async fn net_commits(
         }
     }
     Ok(commits)
+}
+
+/// A read from the start of a table whose first commits left the log (an erasure purges
+/// them after a checkpoint): the files of the table at its oldest checkpoint, as one commit at
+/// that version; `None` while the log still starts at version 0.
+async fn base_snapshot(table: &DeltaTable, name: &str, to: u64) -> Result<Option<Commit>> {
+    let Some(at) = first_version(table, name)
+        .await?
+        .filter(|v| *v > 0 && *v <= to)
+    else {
+        return Ok(None);
+    };
+    let mut base = table.clone();
+    base.load_version(at)
+        .await
+        .map_err(|e| Error::delta(name, e))?;
+    let snapshot = base.snapshot().map_err(|e| Error::delta(name, e))?;
+    let mut added: Vec<DataFile> = snapshot
+        .log_data()
+        .iter()
+        .map(|file| {
+            let stats = file
+                .stats()
+                .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+            DataFile {
+                path: file.object_store_path().to_string(),
+                partition_values: file.partition_values_map().into_iter().collect(),
+                rows: file.num_records().and_then(|n| u64::try_from(n).ok()),
+                stats,
+            }
+        })
+        .collect();
+    // Oldest rows first (by their files' ingestion time), as the log would have given them:
+    // a job keeping the first copy of a re-sent event then keeps the same one.
+    added.sort_by_cached_key(|f| (min_stat(f, "ingested_at"), f.path.clone()));
+    Ok(Some(Commit {
+        version: at,
+        added,
+        snapshot: true,
+        ..Commit::default()
+    }))
+}
+
+/// A file's minimum of `column`, as its statistics write it.
+fn min_stat(file: &DataFile, column: &str) -> String {
+    file.stats
+        .as_ref()
+        .and_then(|s| s.get("minValues")?.get(column)?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The first version the table's log can be read from: 0, or its oldest checkpoint once the
+/// commits before it were purged.
+pub(crate) async fn first_version(table: &DeltaTable, name: &str) -> Result<Option<u64>> {
+    if table
+        .log_store()
+        .read_commit_entry(0)
+        .await
+        .map_err(|e| Error::delta(name, e))?
+        .is_some()
+    {
+        return Ok(Some(0));
+    }
+    oldest_checkpoint(table, name).await
+}
+
+/// The version of the oldest checkpoint in the table's log, if any.
+async fn oldest_checkpoint(table: &DeltaTable, name: &str) -> Result<Option<u64>> {
+    use futures::TryStreamExt;
+    let log_store = table.log_store();
+    let entries: Vec<_> = log_store
+        .object_store(None)
+        .list(Some(log_store.log_path()))
+        .try_collect()
+        .await
+        .map_err(|e| Error::delta(name, e.into()))?;
+    Ok(entries
+        .iter()
+        .filter_map(|m| {
+            let file = m.location.filename()?;
+            let (version, rest) = file.split_once('.')?;
+            rest.starts_with("checkpoint")
+                .then(|| version.parse::<u64>().ok())
+                .flatten()
+        })
+        .min())
 }
 
 /// The version `table` is loaded at.
@@ -143,7 +240,9 @@ async fn required_commit(table: &DeltaTable, name: &str, version: u64) -> Result
 /// `max_rows` added rows each (the last may hold fewer); `None` keeps it whole. A version is
 /// never split, since a job's checkpoint is a version: each piece can be committed with its
 /// `to` as the checkpoint, so a long catch-up resumes after its last committed piece. A file
-/// without a row count ends its piece.
+/// without a row count ends its piece. The one exception: a read from the start of a table
+/// whose early log was purged takes the files at its oldest checkpoint, in pieces marked
+/// `partial` but the last (a crash in between reads them all again).
 pub async fn increments(
     table: &DeltaTable,
     name: &str,
@@ -161,6 +260,10 @@ pub async fn increments(
     let mut pieces = Vec::new();
     let mut piece: Option<(Increment, u64)> = None;
     for c in net_commits(table, name, since, to).await? {
+        if c.snapshot {
+            pieces.extend(split_snapshot(c, since, max_rows));
+            continue;
+        }
         let version = c.version;
         let (inc, rows) = piece.get_or_insert_with(|| {
             let since = pieces.last().map_or(since, |p: &Increment| Some(p.to));
@@ -183,6 +286,28 @@ pub async fn increments(
     Ok(pieces)
 }
 
+/// A table's files at one version cut into pieces of about `max_rows` rows, each but the
+/// last partial.
+fn split_snapshot(c: Commit, since: Option<u64>, max_rows: u64) -> Vec<Increment> {
+    let mut pieces = vec![Increment::empty(since, c.version)];
+    let mut rows = 0;
+    for f in c.added {
+        if rows >= max_rows {
+            pieces.push(Increment::empty(since, c.version));
+            rows = 0;
+        }
+        rows += f.rows.unwrap_or(max_rows);
+        if let Some(p) = pieces.last_mut() {
+            p.added.push(f);
+        }
+    }
+    let last = pieces.len() - 1;
+    for p in &mut pieces[..last] {
+        p.partial = true;
+    }
+    pieces
+}
+
 /// One commit of a table's log, as readers of its data see it.
 #[derive(Debug, Clone, Default)]
 pub struct Commit {
@@ -195,7 +320,14 @@ pub struct Commit {
     pub removed: Vec<DataFile>,
     /// It changed the table's schema or properties.
     pub metadata_changed: bool,
+    /// An erasure wrote it (`strata.erasure` in its commit info): its files hold no new rows.
+    pub erasure: bool,
+    /// Not a commit of the log but the table's files at `version` (the log before it is gone).
+    pub snapshot: bool,
 }
+
+/// The commit-info key an erasure's commits carry.
+pub const ERASURE_MARK: &str = "strata.erasure";
 
 /// Commit `version` of `table`; `None` when the log no longer holds it (cleaned up after a
 /// checkpoint).
@@ -224,6 +356,7 @@ pub async fn commit(table: &DeltaTable, name: &str, version: u64) -> Result<Opti
         }
         if let Some(info) = action.get("commitInfo") {
             c.timestamp_ms = info.get("timestamp").and_then(Value::as_i64);
+            c.erasure = info.get(ERASURE_MARK).is_some();
         }
         let (list, file) = match (action.get("add"), action.get("remove")) {
             (Some(add), _) => (&mut c.added, add),
@@ -344,6 +477,37 @@ mod tests {
                 .unwrap();
         }
         table
+    }
+
+    #[tokio::test]
+    async fn a_read_from_the_start_of_a_purged_log_takes_the_checkpointed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = appended(dir.path(), &[3, 3, 5, 1, 1]).await;
+        let mut at3 = table.clone();
+        at3.load_version(3).await.unwrap();
+        deltalake::checkpoints::create_checkpoint(&at3, None)
+            .await
+            .unwrap();
+        let removed = deltalake::checkpoints::cleanup_expired_logs_for(
+            3,
+            table.log_store().as_ref(),
+            chrono::Utc::now().timestamp_millis(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(removed, 3, "commits 0..=2 leave the log");
+        let whole = increment(&table, "t", None).await.unwrap();
+        assert_eq!((whole.since, whole.to, whole.rows()), (None, 5, 13));
+        // The checkpoint's three files (3 + 3 + 5 rows, in the order of their paths) in two
+        // pieces of at least 4 rows, the first partial; then the commits after it.
+        let pieces = increments(&table, "t", None, Some(4)).await.unwrap();
+        let cuts: Vec<(u64, bool)> = pieces.iter().map(|p| (p.to, p.partial)).collect();
+        assert_eq!(cuts, [(3, true), (3, false), (5, false)]);
+        assert_eq!(pieces[0].rows() + pieces[1].rows(), 11);
+        assert_eq!(pieces[2].rows(), 2);
+        // A reader past the checkpoint reads the log as before.
+        assert_eq!(increment(&table, "t", Some(3)).await.unwrap().rows(), 2);
     }
 
     #[tokio::test]

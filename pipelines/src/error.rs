@@ -29,6 +29,14 @@ pub enum Error {
         "delta table {table}: commit {version} is missing from the log (cleaned up? rebuild with `strata replay`)"
     )]
     MissingCommit { table: String, version: u64 },
+    #[error(
+        "{table}@v{version}: the log of {table} starts at version {first} (earlier versions were purged by an erasure)"
+    )]
+    VersionPurged {
+        table: String,
+        version: u64,
+        first: u64,
+    },
     #[error("delta table {table}: commit {version} is not readable: {message}")]
     BadCommit {
         table: String,

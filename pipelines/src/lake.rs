@@ -202,12 +202,28 @@ impl Lake {
 
     /// A table as of an earlier version (time travel).
     pub async fn open_at(&self, name: &TableName, version: u64) -> Result<DeltaTable> {
-        self.builder(self.table_url(name)?)
+        let loaded = self
+            .builder(self.table_url(name)?)
             .map_err(|e| Error::delta(name, e))?
             .with_version(version)
             .load()
-            .await
-            .map_err(|e| Error::delta(format!("{name}@v{version}"), e))
+            .await;
+        let e = match loaded {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        // A version before the log's first (an erasure purged it) deserves its own words.
+        if let Ok(Some(latest)) = self.open(name).await
+            && let Ok(Some(first)) = crate::changes::first_version(&latest, &name.to_string()).await
+            && version < first
+        {
+            return Err(Error::VersionPurged {
+                table: name.to_string(),
+                version,
+                first,
+            });
+        }
+        Err(Error::delta(format!("{name}@v{version}"), e))
     }
 
     /// Open a table, failing with a clear message when it does not exist.
@@ -308,7 +324,7 @@ impl Lake {
     }
 
     /// The object store rooted at the lake.
-    fn store(&self) -> Result<Arc<dyn deltalake::ObjectStore>> {
+    pub fn store(&self) -> Result<Arc<dyn deltalake::ObjectStore>> {
         Ok(self
             .builder(self.root.clone())
             .and_then(|b| b.build_storage())

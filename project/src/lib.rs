@@ -112,6 +112,19 @@ impl Project {
         .unwrap_or_default()
     }
 
+    /// The columns that name an entity, which `strata forget` erases by: the envelope's
+    /// `player_id`, `agent_id` and `tenant_id`, and each feature view's entity key.
+    pub fn entity_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = ["player_id", "agent_id", "tenant_id"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(self.views.iter().map(|v| v.entity.clone()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// Every table the project produces (Silver, then Gold).
     pub fn tables(&self) -> Vec<TableName> {
         self.silver

@@ -17,7 +17,10 @@ use strata_pipelines::{Lake, TableVersions};
 use tracing::{info, warn};
 
 mod changes;
+mod evict;
 mod load;
+
+pub use evict::evict_redis;
 
 use crate::views::FeatureView;
 use crate::{Error, Result};

@@ -326,7 +326,10 @@ impl SilverJob {
         for (i, table) in moved.into_iter().filter_map(|(i, t)| Some((i, t?))) {
             let name = at[i].0.to_string();
             for piece in increments(table, &name, at[i].1, lake.chunk_rows()).await? {
-                at[i].1 = Some(piece.to);
+                // A partial piece is committed without moving the checkpoint.
+                if !piece.partial {
+                    at[i].1 = Some(piece.to);
+                }
                 let root = table.table_url().clone();
                 chunks.push(Chunk {
                     consumed: at

@@ -8,6 +8,7 @@ pub mod bench_serve;
 pub mod demo;
 pub mod drop;
 pub mod features;
+pub mod forget;
 pub mod ingest;
 pub mod maintain;
 pub mod produce;

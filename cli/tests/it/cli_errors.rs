@@ -199,3 +199,19 @@ fn demo_runs_on_embedded_defaults_serves_and_stops_cleanly() {
     assert!(rest.contains("stopped:"), "{rest}");
     assert!(dir.path().join("lake/bronze/events/_delta_log").is_dir());
 }
+
+#[test]
+fn forget_refuses_what_names_no_entity() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    for (arg, says) in [
+        ("event_id=e-1", "'event_id' is not an entity key"),
+        ("player_id", "is not KEY=VALUE"),
+    ] {
+        let (ok, err) = stderr_of(strata().arg("--lake").arg(&lake).args(["forget", arg]));
+        assert!(!ok, "{arg}");
+        assert!(err.contains(says), "{arg}: {err}");
+        assert!(err.contains("player_id") || arg == "player_id", "{err}");
+    }
+}

@@ -437,15 +437,24 @@ pub fn python() -> Option<PathBuf> {
 /// DuckDB's independent computation of Gold from the lake's raw Bronze events
 /// (scripts/check_gold.py), as JSON.
 pub fn check_gold(lake: &Path) -> Value {
+    check_gold_with(lake, lake, None)
+}
+
+/// `check_gold` with the raw events read from `events` (a lake's copy of Bronze), leaving out
+/// the records that hold `without`.
+pub fn check_gold_with(lake: &Path, events: &Path, without: Option<&str>) -> Value {
     let Some(python) = python() else {
         panic!("STRATA_TEST_PYTHON is not set: run the suite with scripts/test");
     };
-    let out = Command::new(python)
-        .arg(scripts_dir().join("check_gold.py"))
+    let mut c = Command::new(python);
+    c.arg(scripts_dir().join("check_gold.py"))
         .arg(lake)
-        .output()
-        .unwrap();
-    json_output(&out)
+        .arg("--events")
+        .arg(events);
+    if let Some(v) = without {
+        c.arg("--without").arg(v);
+    }
+    json_output(&c.output().unwrap())
 }
 
 pub fn scripts_dir() -> &'static Path {

@@ -12,6 +12,7 @@ mod cli_errors;
 mod dashboard;
 mod deploy;
 mod examples;
+mod forget;
 mod harness;
 mod hostile;
 mod http_limits;

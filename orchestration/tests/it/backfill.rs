@@ -54,6 +54,39 @@ fn the_plan_widens_rolling_tables_by_their_window() {
     assert!(e.to_string().contains("before --from"), "{e}");
 }
 
+/// An erasure's deletes change Silver days directly: only the jobs reading those tables (and
+/// theirs) recompute, widened by their windows; a job that merely runs after one (its
+/// expectations check references to it) does not.
+#[test]
+fn downstream_days_follow_inputs_only() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    let changed = BTreeMap::from([(
+        "silver.agent_invocations".parse().unwrap(),
+        BTreeSet::from([day("2026-11-01"), day("2026-11-05")]),
+    )]);
+    let steps = strata_orchestration::backfill::downstream(
+        &platform_jobs(&strata_testkit::project()),
+        &changed,
+    )
+    .unwrap();
+    let days = |job: &str| steps.iter().find(|s| s.job == job).map(|s| s.days.clone());
+    assert_eq!(
+        days("gold.agent_daily"),
+        Some(vec!["2026-11-01".to_string(), "2026-11-05".to_string()])
+    );
+    assert_eq!(days("gold.player_daily").map(|d| d.len()), Some(2));
+    // 2026-11-01 ..= 11-05 + 27 days, once each.
+    assert_eq!(days("gold.player_features").map(|d| d.len()), Some(32));
+    for untouched in [
+        "silver.agent_invocations",
+        "silver.agent_feedback",
+        "gold.economy_daily",
+    ] {
+        assert_eq!(days(untouched), None, "{untouched}: {steps:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_backfill_resumes_to_the_uninterrupted_result() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
