@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::warn;
 
@@ -18,7 +18,7 @@ use crate::runs::RunStatus;
 use crate::status::TableStatus;
 
 /// What is wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// An expectation with `action = "fail"` stopped a job.
@@ -60,6 +60,19 @@ pub struct AlertSettings {
     pub repeat_after: Duration,
     /// Alerts sent per minute at most, over all incidents.
     pub max_per_minute: usize,
+    /// Per table: `*`, `<layer>.*` or `<layer>.<table>`; the most specific entry wins.
+    pub tables: Vec<(String, TableAlerts)>,
+}
+
+/// One table's alerts, besides the defaults above.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableAlerts {
+    /// Kinds not sent for the table (still logged).
+    pub mute: Vec<AlertKind>,
+    /// Webhooks that also get the table's alerts (its owning team's).
+    pub webhooks: Vec<String>,
+    /// How soon a lasting incident of the table alerts again.
+    pub repeat_after: Option<Duration>,
 }
 
 impl Default for AlertSettings {
@@ -68,7 +81,19 @@ impl Default for AlertSettings {
             webhooks: Vec::new(),
             repeat_after: Duration::from_secs(3600),
             max_per_minute: 20,
+            tables: Vec::new(),
         }
+    }
+}
+
+impl AlertSettings {
+    /// The settings of `table`'s most specific entry, if any covers it.
+    pub fn for_table(&self, table: &str) -> Option<&TableAlerts> {
+        let layer = table.split_once('.').map(|(l, _)| format!("{l}.*"));
+        [Some(table), layer.as_deref(), Some("*")]
+            .into_iter()
+            .flatten()
+            .find_map(|p| self.tables.iter().find(|(k, _)| k == p).map(|(_, t)| t))
     }
 }
 
@@ -190,11 +215,20 @@ impl Alerter {
             .retain(|k, _| !checked.contains(&k.0) || now.contains(k));
         let mut out = Vec::new();
         for alert in alerts {
+            let table = self.settings.for_table(&alert.table);
+            if table.is_some_and(|t| t.mute.contains(&alert.kind)) {
+                tracing::info!(kind = ?alert.kind, table = %alert.table, message = %alert.message,
+                               "alert muted for this table");
+                continue;
+            }
+            let repeat = table
+                .and_then(|t| t.repeat_after)
+                .unwrap_or(self.settings.repeat_after);
             let key = alert.incident();
             let due = self
                 .open
                 .get(&key)
-                .is_none_or(|last| last.elapsed() >= self.settings.repeat_after);
+                .is_none_or(|last| last.elapsed() >= repeat);
             if due && self.admit() {
                 self.open.insert(key, Instant::now());
                 self.send(&alert).await;
@@ -230,7 +264,12 @@ impl Alerter {
             Ok(b) => b,
             Err(e) => return warn!(error = %e, "alert not serializable"),
         };
-        for url in &self.settings.webhooks {
+        let extra = self
+            .settings
+            .for_table(&alert.table)
+            .map(|t| t.webhooks.as_slice())
+            .unwrap_or_default();
+        for url in self.settings.webhooks.iter().chain(extra) {
             let posted = self
                 .client
                 .post(url)
@@ -283,5 +322,32 @@ mod tests {
             .await;
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert_eq!(a.dropped(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_table_can_mute_a_kind_and_repeat_sooner() {
+        let quiet = TableAlerts {
+            mute: vec![AlertKind::StaleTable],
+            ..TableAlerts::default()
+        };
+        let eager = TableAlerts {
+            repeat_after: Some(Duration::ZERO),
+            webhooks: vec!["http://127.0.0.1:9/gold".into()],
+            ..TableAlerts::default()
+        };
+        let settings = AlertSettings {
+            tables: vec![("silver.*".into(), quiet), ("gold.a".into(), eager.clone())],
+            ..AlertSettings::default()
+        };
+        assert_eq!(settings.for_table("gold.a"), Some(&eager));
+        assert_eq!(settings.for_table("gold.b"), None);
+        let mut a = Alerter::new(settings);
+        let kinds = [AlertKind::StaleTable];
+        assert!(a.observe(&kinds, vec![stale("silver.x")]).await.is_empty());
+        assert_eq!(a.observe(&kinds, vec![stale("gold.a")]).await.len(), 1);
+        // No wait between repeats for gold.a; the default hour for gold.b.
+        assert_eq!(a.observe(&kinds, vec![stale("gold.a")]).await.len(), 1);
+        assert_eq!(a.observe(&kinds, vec![stale("gold.b")]).await.len(), 1);
+        assert_eq!(a.observe(&kinds, vec![stale("gold.b")]).await.len(), 0);
     }
 }

@@ -1,10 +1,11 @@
 //! `[alerts]`: where incidents are sent.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use strata_orchestration::alerts::AlertSettings;
+use strata_orchestration::alerts::{AlertKind, AlertSettings, TableAlerts};
 
 /// Alerts of `strata run` (and `run --once`, `replay`): failed expectations, jobs failing
 /// past their retries, tables past their freshness SLA. Always logged; also POSTed as JSON
@@ -27,6 +28,54 @@ pub struct AlertsConfig {
     pub quarantine_fraction: f64,
     /// ... and at least this many records were ingested since then.
     pub quarantine_min_records: u64,
+    /// Per table (`*`, `<layer>.*` or `<layer>.<table>`; the most specific wins).
+    pub tables: BTreeMap<String, TableAlertsConfig>,
+}
+
+/// `[alerts.tables."<pattern>"]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TableAlertsConfig {
+    /// Kinds not sent for these tables: expectation_failed, job_failed, stale_table,
+    /// quarantine_jump (still logged).
+    pub mute: Vec<AlertKind>,
+    /// Webhooks that also get these tables' alerts (the owning team's).
+    pub webhooks: Vec<String>,
+    /// An environment variable holding more of them, comma-separated (they carry tokens).
+    pub webhooks_env: Option<String>,
+    /// How soon a lasting incident alerts again, in seconds (default: `repeat_after_s`).
+    pub repeat_after_s: Option<u64>,
+}
+
+impl TableAlertsConfig {
+    fn resolved_webhooks(&self) -> Vec<String> {
+        let from_env = self
+            .webhooks_env
+            .as_deref()
+            .and_then(|v| std::env::var(v).ok())
+            .unwrap_or_default();
+        self.webhooks
+            .iter()
+            .cloned()
+            .chain(
+                from_env
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned),
+            )
+            .collect()
+    }
+}
+
+/// Refuse a webhook that is not an http(s) URL, naming its key.
+fn check_webhook(key: &str, hook: &str) -> Result<()> {
+    let ok = url::Url::parse(hook)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !ok {
+        anyhow::bail!("invalid config: {key} '{hook}' is not an http:// or https:// URL");
+    }
+    Ok(())
 }
 
 impl Default for AlertsConfig {
@@ -38,6 +87,7 @@ impl Default for AlertsConfig {
             freshness_check_s: 60,
             quarantine_fraction: 0.05,
             quarantine_min_records: 100,
+            tables: BTreeMap::new(),
         }
     }
 }
@@ -65,12 +115,20 @@ impl AlertsConfig {
             );
         }
         for (i, hook) in self.resolved_webhooks().iter().enumerate() {
-            let ok = url::Url::parse(hook)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            check_webhook(&format!("alerts.webhooks[{i}]"), hook)?;
+        }
+        for (pattern, t) in &self.tables {
+            let ok = pattern == "*"
+                || pattern
+                    .split_once('.')
+                    .is_some_and(|(l, t)| !l.is_empty() && !t.is_empty() && !t.contains('.'));
             if !ok {
                 anyhow::bail!(
-                    "invalid config: alerts.webhooks[{i}] '{hook}' is not an http:// or https:// URL"
+                    "invalid config: alerts.tables.\"{pattern}\": keys are *, <layer>.* or <layer>.<table>"
                 );
+            }
+            for (i, hook) in t.resolved_webhooks().iter().enumerate() {
+                check_webhook(&format!("alerts.tables.\"{pattern}\".webhooks[{i}]"), hook)?;
             }
         }
         if self.max_per_minute == 0 {
@@ -84,6 +142,18 @@ impl AlertsConfig {
             webhooks: self.resolved_webhooks(),
             repeat_after: Duration::from_secs(self.repeat_after_s),
             max_per_minute: self.max_per_minute,
+            tables: self
+                .tables
+                .iter()
+                .map(|(pattern, t)| {
+                    let settings = TableAlerts {
+                        mute: t.mute.clone(),
+                        webhooks: t.resolved_webhooks(),
+                        repeat_after: t.repeat_after_s.map(Duration::from_secs),
+                    };
+                    (pattern.clone(), settings)
+                })
+                .collect(),
         }
     }
 }

@@ -325,3 +325,44 @@ fn retention_keys_are_checked() {
     assert_eq!(r.days_for(&"bronze.events".parse().unwrap()), Some(400));
     assert_eq!(r.days_for(&"gold.player_daily".parse().unwrap()), Some(730));
 }
+
+#[test]
+fn per_table_alerts_are_read_and_bad_ones_refused_by_key() {
+    let c = Config::parse(
+        "[alerts.tables.\"gold.*\"]\nwebhooks = [\"http://127.0.0.1:1/h\"]\nrepeat_after_s = 60\n\
+         [alerts.tables.\"silver.agent_feedback\"]\nmute = [\"stale_table\"]\n",
+        "t",
+    )
+    .unwrap();
+    c.alerts.validate().unwrap();
+    let settings = c.alerts.settings();
+    let gold = settings.for_table("gold.player_daily").unwrap();
+    assert_eq!(gold.repeat_after, Some(std::time::Duration::from_secs(60)));
+    assert_eq!(gold.webhooks, ["http://127.0.0.1:1/h"]);
+    let feedback = settings.for_table("silver.agent_feedback").unwrap();
+    assert_eq!(
+        feedback.mute,
+        [strata_orchestration::alerts::AlertKind::StaleTable]
+    );
+    let e = Config::parse("[alerts.tables.x]\nmute = []\n", "t")
+        .unwrap()
+        .alerts
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("alerts.tables.\"x\""), "{e}");
+    let e = Config::parse(
+        "[alerts.tables.\"gold.a\"]\nwebhooks = [\"ftp://x\"]\n",
+        "t",
+    )
+    .unwrap()
+    .alerts
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("alerts.tables.\"gold.a\".webhooks[0]"), "{e}");
+    let e = Config::parse("[alerts.tables.\"gold.a\"]\nmute = [\"loud\"]\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("loud") && e.contains("t"), "{e}");
+}

@@ -43,13 +43,15 @@ fn receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
 
 /// `strata run` with an expectation that stops a Silver job and a 1 s freshness SLA on its
 /// table: the webhook gets one alert for each incident, with table, rule and counts, and
-/// no repeats over many more passes and freshness checks.
+/// no repeats over many more passes and freshness checks; the table's own webhook
+/// (`alerts.tables`) gets the same alerts.
 #[test]
 fn a_failing_expectation_and_a_stale_table_alert_once_each() {
     let env = Env::new(1);
     env.simulate(&["--count", "800", "--seed", "31"]);
     env.ingest_until_caught_up(&[]);
     let (hook, received) = receiver();
+    let (team_hook, team) = receiver();
     let config = env.dir.path().join("alerts.toml");
     std::fs::write(
         &config,
@@ -62,6 +64,12 @@ sla_s = {{ "silver.economy_transactions" = 1 }}
 [alerts]
 webhooks = ["http://127.0.0.1:{hook}/hook"]
 freshness_check_s = 1
+
+[alerts.tables."silver.*"]
+webhooks = ["http://127.0.0.1:{team_hook}/team"]
+
+[alerts.tables."gold.*"]
+mute = ["stale_table", "job_failed"]
 
 [[quality.expectations]]
 table = "silver.economy_transactions"
@@ -106,6 +114,11 @@ action = "fail"
 
     let alerts = received.lock().unwrap().clone();
     assert_eq!(alerts.len(), 2, "one alert per incident: {alerts:#?}");
+    assert_eq!(
+        *team.lock().unwrap(),
+        alerts,
+        "the table's team gets the same alerts"
+    );
     let failed = alerts
         .iter()
         .find(|a| a["kind"] == "expectation_failed")
@@ -133,6 +146,7 @@ fn a_jump_in_quarantined_records_alerts_once() {
     let env = Env::new(1);
     env.simulate(&["--count", "1000", "--seed", "37", "--malformed", "0.3"]);
     let (hook, received) = receiver();
+    let (team_hook, team) = receiver();
     let config = env.dir.path().join("alerts.toml");
     std::fs::write(
         &config,
