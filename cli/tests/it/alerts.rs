@@ -146,7 +146,6 @@ fn a_jump_in_quarantined_records_alerts_once() {
     let env = Env::new(1);
     env.simulate(&["--count", "1000", "--seed", "37", "--malformed", "0.3"]);
     let (hook, received) = receiver();
-    let (team_hook, team) = receiver();
     let config = env.dir.path().join("alerts.toml");
     std::fs::write(
         &config,
