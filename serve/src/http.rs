@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use strata_pipelines::{AuditLog, Principal};
 
 mod access;
+mod mask;
 
 use access::{check_views, role};
 
@@ -228,6 +229,7 @@ async fn online_features(
         resolved.iter().map(|(v, _)| v.name.as_str()),
         n as u64,
     );
+    let role = role(&s, &principal)?;
     let now = Utc::now().timestamp_micros();
     let mut names: Vec<String> = keys.iter().map(|(k, _)| (*k).to_string()).collect();
     let mut results: Vec<Value> = keys
@@ -253,6 +255,9 @@ async fn online_features(
             .map(|(_, r)| r)
             .ok_or_else(|| Error::Query("lookup lost".into()))?;
         let ttl = i64::try_from(view.ttl.as_micros()).unwrap_or(i64::MAX);
+        let masked = mask::view_masks(&s.project, role, view)
+            .into_iter()
+            .find_map(|(i, m)| (i == *f).then_some(m));
         let mut values = Vec::with_capacity(n);
         let mut statuses = Vec::with_capacity(n);
         let mut stamps = Vec::with_capacity(n);
@@ -273,7 +278,7 @@ async fn online_features(
                         values.push(v);
                         statuses.push("NULL_VALUE");
                     } else {
-                        values.push(v);
+                        values.push(masked.map_or(v.clone(), |m| mask::value(&v, m)));
                         statuses.push("PRESENT");
                     }
                 }
@@ -316,11 +321,19 @@ async fn one_entity(
         .ok_or_else(|| Error::NotFound(format!("no {} '{id}' in {}", v.entity, v.name)))?;
     let ttl = i64::try_from(v.ttl.as_micros()).unwrap_or(i64::MAX);
     let fresh = now - row.ts_us <= ttl;
+    let masks = mask::view_masks(&s.project, role(&s, &principal)?, v);
     let features: serde_json::Map<String, Value> = v
         .features
         .iter()
         .zip(&row.values)
-        .map(|(k, val)| ((*k).to_string(), val.clone()))
+        .enumerate()
+        .map(|(i, (k, val))| {
+            let val = match masks.iter().find(|(j, _)| *j == i) {
+                Some((_, m)) => mask::value(val, *m),
+                None => val.clone(),
+            };
+            ((*k).to_string(), val)
+        })
         .collect();
     Ok(json_response(&json!({
         "view": v.name, v.entity.clone(): id, "event_timestamp": rfc3339(row.ts_us),
@@ -443,6 +456,7 @@ async fn training_set(
         .training
         .build(s.store.views(), &features, &rows, &ts_col, full)
         .await?;
+    let out = mask::batch(&out, &training_masks(&s, &principal, &features, full)?)?;
     s.metrics.training_rows(out.num_rows() as u64);
     s.audit(&principal, "training_set", &views, out.num_rows() as u64);
     let bytes = encode(format, &out)?;
@@ -451,6 +465,34 @@ async fn training_set(
         Body::from(bytes),
     )
         .into_response())
+}
+
+/// The output columns of a training set masked for the principal's role.
+fn training_masks(
+    s: &AppState,
+    principal: &Principal,
+    features: &[String],
+    full: bool,
+) -> Result<Vec<(String, strata_project::Mask)>> {
+    let role = role(s, principal)?;
+    let mut out = Vec::new();
+    for (view, f) in resolve(s.store.views(), features)? {
+        if let Some((_, m)) = mask::view_masks(&s.project, role, view)
+            .into_iter()
+            .find(|(i, _)| *i == f)
+        {
+            let name = &view.features[f];
+            out.push((
+                if full {
+                    format!("{}__{name}", view.name)
+                } else {
+                    name.clone()
+                },
+                m,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn route_name(path: &str) -> &'static str {

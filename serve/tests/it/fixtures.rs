@@ -88,9 +88,19 @@ pub fn lake(dir: &std::path::Path) -> Lake {
 }
 
 pub async fn serve(store: Arc<OnlineStore>, lake: &Lake, settings: HttpSettings) -> String {
+    serve_project(store, lake, settings, strata_project::builtin().unwrap()).await
+}
+
+/// `serve` with another project (its roles and PII columns).
+pub async fn serve_project(
+    store: Arc<OnlineStore>,
+    lake: &Lake,
+    settings: HttpSettings,
+    project: Arc<strata_project::Project>,
+) -> String {
     let state = Arc::new(AppState {
         lake: lake.clone(),
-        project: strata_project::builtin().unwrap(),
+        project,
         store,
         training: Arc::new(TrainingSets::new(lake.clone())),
         settings,

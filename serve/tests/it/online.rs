@@ -427,3 +427,99 @@ fn feast_message(r: &serde_json::Value) -> String {
         serde_json::from_str(r.as_str().expect("a Feast error detail string")).unwrap();
     detail["message"].as_str().unwrap().to_string()
 }
+
+/// A feature read from a column its Gold model declares PII is hashed for a role without
+/// clear access, in online answers (both APIs) and training sets, as SQL hashes it; the
+/// operator reads it in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pii_features_are_masked_for_roles_without_clear_access() {
+    use strata_pipelines::{BearerTokens, Principal};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    let t = now();
+    write_player_features(&lake, &[("p-1", t - HOUR, 5)]).await;
+    let mut project = (*strata_project::builtin().unwrap()).clone();
+    let model = project
+        .gold
+        .iter_mut()
+        .find(|m| m.name == "player_features")
+        .unwrap();
+    model
+        .pii
+        .insert("sessions_7d".into(), strata_project::Mask::Hash);
+    let mut masked = strata_project::Role::operator();
+    masked.name = "ml_masked".into();
+    masked.clear_pii = false;
+    project.roles.push(masked);
+    let principal = |name: &str, role: &str| Principal {
+        name: name.into(),
+        role: role.into(),
+        admin: false,
+    };
+    let settings = HttpSettings {
+        tokens: BearerTokens::with_principals([
+            ("op".to_string(), principal("ops", "operator")),
+            ("ml".to_string(), principal("trainer", "ml_masked")),
+        ]),
+        ..HttpSettings::default()
+    };
+    let store = OnlineStore::memory(lake.clone(), feature_views())
+        .await
+        .unwrap();
+    let addr = serve_project(store, &lake, settings, std::sync::Arc::new(project)).await;
+    let req = json!({"features": ["player_features:sessions_7d", "player_features:sessions_28d"],
+                     "entities": {"player_id": ["p-1"]}});
+    let read = |token: &'static str| {
+        let (addr, req) = (addr.clone(), req.clone());
+        async move {
+            let auth = format!("Bearer {token}");
+            let (st, r) = post_json(
+                &addr,
+                "/get-online-features",
+                &[("Authorization", auth.as_str())],
+                &req,
+            )
+            .await;
+            assert_eq!(st, 200, "{r}");
+            r
+        }
+    };
+    let clear = read("op").await;
+    let hidden = read("ml").await;
+    assert_eq!(clear["results"][1]["values"], json!([500]));
+    // sha256("500") in hex, as SQL's encode(sha256(CAST(500 AS VARCHAR)), 'hex').
+    let digest = strata_pipelines::audit::sha256_hex("500");
+    assert_eq!(hidden["results"][1]["values"], json!([digest]));
+    assert_eq!(
+        hidden["results"][2]["values"],
+        clear["results"][2]["values"]
+    );
+
+    let (st, _, body) = http(
+        &addr,
+        "GET",
+        "/features/player_features/p-1",
+        &[("Authorization", "Bearer ml")],
+        b"",
+    )
+    .await;
+    assert_eq!(st, 200);
+    let one: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(one["features"]["sessions_7d"], json!(digest), "{one}");
+
+    let training = json!({"features": ["player_features:sessions_7d"], "format": "json",
+                          "entity_rows": [{"player_id": "p-1", "event_timestamp":
+                              chrono::DateTime::<chrono::Utc>::from_timestamp_micros(t).unwrap().to_rfc3339()}]});
+    for (token, want) in [("op", json!(500)), ("ml", json!(digest))] {
+        let auth = format!("Bearer {token}");
+        let (st, rows) = post_json(
+            &addr,
+            "/training-set",
+            &[("Authorization", auth.as_str())],
+            &training,
+        )
+        .await;
+        assert_eq!(st, 200, "{rows}");
+        assert_eq!(rows[0]["sessions_7d"], want, "{token}: {rows}");
+    }
+}
