@@ -4,7 +4,9 @@
 //! commits after the checkpoint version is new data. Files rewritten by compaction carry
 //! `dataChange = false` and are not new, so compaction never makes a job see data twice. The
 //! `remove` actions with `dataChange = true` are data that left the table (a day rewritten),
-//! which readers holding derived state (the online store) need as well.
+//! which readers holding derived state (the online store) need as well. A read from the
+//! start (no checkpoint yet, a replay) takes the table's current files instead of its log,
+//! whose early entries may name files compaction and vacuum, or an erasure, took away.
 
 use std::collections::BTreeMap;
 
@@ -102,15 +104,11 @@ async fn net_commits(
     to: u64,
 ) -> Result<Vec<Commit>> {
     use std::collections::HashSet;
+    let Some(since) = since else {
+        return Ok(vec![snapshot_commit(table, name, to)?]);
+    };
     let mut commits = Vec::new();
-    let mut first = since.map_or(0, |v| v + 1);
-    if since.is_none()
-        && let Some(base) = base_snapshot(table, name, to).await?
-    {
-        first = base.version + 1;
-        commits.push(base);
-    }
-    for version in first..=to {
+    for version in since + 1..=to {
         commits.push(required_commit(table, name, version).await?);
     }
     let removed: HashSet<String> = commits
@@ -132,21 +130,12 @@ async fn net_commits(
     Ok(commits)
 }
 
-/// A read from the start of a table whose first commits left the log (an erasure purges
-/// them after a checkpoint): the files of the table at its oldest checkpoint, as one commit at
-/// that version; `None` while the log still starts at version 0.
-async fn base_snapshot(table: &DeltaTable, name: &str, to: u64) -> Result<Option<Commit>> {
-    let Some(at) = first_version(table, name)
-        .await?
-        .filter(|v| *v > 0 && *v <= to)
-    else {
-        return Ok(None);
-    };
-    let mut base = table.clone();
-    base.load_version(at)
-        .await
-        .map_err(|e| Error::delta(name, e))?;
-    let snapshot = base.snapshot().map_err(|e| Error::delta(name, e))?;
+/// A read from the start: the table's files at `to` (its loaded version), as one commit.
+/// These are the rows the log's commits would add up to, without needing the log: compaction
+/// and vacuum, or an erasure's purge, may have removed files and entries the early commits
+/// name.
+fn snapshot_commit(table: &DeltaTable, name: &str, to: u64) -> Result<Commit> {
+    let snapshot = table.snapshot().map_err(|e| Error::delta(name, e))?;
     let mut added: Vec<DataFile> = snapshot
         .log_data()
         .iter()
@@ -165,12 +154,12 @@ async fn base_snapshot(table: &DeltaTable, name: &str, to: u64) -> Result<Option
     // Oldest rows first (by their files' ingestion time), as the log would have given them:
     // a job keeping the first copy of a re-sent event then keeps the same one.
     added.sort_by_cached_key(|f| (min_stat(f, "ingested_at"), f.path.clone()));
-    Ok(Some(Commit {
-        version: at,
+    Ok(Commit {
+        version: to,
         added,
         snapshot: true,
         ..Commit::default()
-    }))
+    })
 }
 
 /// A file's minimum of `column`, as its statistics write it.
@@ -240,9 +229,9 @@ async fn required_commit(table: &DeltaTable, name: &str, version: u64) -> Result
 /// `max_rows` added rows each (the last may hold fewer); `None` keeps it whole. A version is
 /// never split, since a job's checkpoint is a version: each piece can be committed with its
 /// `to` as the checkpoint, so a long catch-up resumes after its last committed piece. A file
-/// without a row count ends its piece. The one exception: a read from the start of a table
-/// whose early log was purged takes the files at its oldest checkpoint, in pieces marked
-/// `partial` but the last (a crash in between reads them all again).
+/// without a row count ends its piece. The one exception: a read from the start takes the
+/// table's files (see `snapshot_commit`), in pieces marked `partial` but the last (a crash
+/// in between reads them all again).
 pub async fn increments(
     table: &DeltaTable,
     name: &str,
@@ -499,15 +488,38 @@ mod tests {
         assert_eq!(removed, 3, "commits 0..=2 leave the log");
         let whole = increment(&table, "t", None).await.unwrap();
         assert_eq!((whole.since, whole.to, whole.rows()), (None, 5, 13));
-        // The checkpoint's three files (3 + 3 + 5 rows, in the order of their paths) in two
-        // pieces of at least 4 rows, the first partial; then the commits after it.
+        // The table's five files (3, 3, 5, 1, 1 rows, in the order of their paths) in pieces
+        // of at least 4 rows, all at version 5, every one but the last partial.
         let pieces = increments(&table, "t", None, Some(4)).await.unwrap();
-        let cuts: Vec<(u64, bool)> = pieces.iter().map(|p| (p.to, p.partial)).collect();
-        assert_eq!(cuts, [(3, true), (3, false), (5, false)]);
-        assert_eq!(pieces[0].rows() + pieces[1].rows(), 11);
-        assert_eq!(pieces[2].rows(), 2);
+        assert!(pieces.len() >= 2, "{pieces:?}");
+        assert!(pieces.iter().all(|p| p.to == 5 && p.since.is_none()));
+        let partial: Vec<bool> = pieces.iter().map(|p| p.partial).collect();
+        assert!(partial[..partial.len() - 1].iter().all(|p| *p) && !partial[partial.len() - 1]);
+        assert_eq!(pieces.iter().map(Increment::rows).sum::<u64>(), 13);
         // A reader past the checkpoint reads the log as before.
         assert_eq!(increment(&table, "t", Some(3)).await.unwrap().rows(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_from_the_start_after_compaction_and_vacuum_reads_the_compacted_files() {
+        use deltalake::operations::vacuum::VacuumMode;
+        let dir = tempfile::tempdir().unwrap();
+        let table = appended(dir.path(), &[3, 3, 5]).await;
+        let (table, _) = table.optimize().await.unwrap();
+        let (table, vacuumed) = table
+            .vacuum()
+            .with_retention_period(chrono::Duration::zero())
+            .with_enforce_retention_duration(false)
+            .with_mode(VacuumMode::Lite)
+            .await
+            .unwrap();
+        assert_eq!(
+            vacuumed.files_deleted.len(),
+            3,
+            "the appended files are gone"
+        );
+        let whole = increment(&table, "t", None).await.unwrap();
+        assert_eq!((whole.added.len(), whole.rows()), (1, 11));
     }
 
     #[tokio::test]
@@ -517,10 +529,12 @@ mod tests {
         let cuts = |p: &[Increment]| -> Vec<(Option<u64>, u64, u64)> {
             p.iter().map(|i| (i.since, i.to, i.rows())).collect()
         };
-        let pieces = increments(&table, "t", None, Some(6)).await.unwrap();
+        // From version 0 (the empty table's creation); a read from the start takes the
+        // table's files instead (see the tests above).
+        let pieces = increments(&table, "t", Some(0), Some(6)).await.unwrap();
         assert_eq!(
             cuts(&pieces),
-            [(None, 2, 6), (Some(2), 4, 6), (Some(4), 5, 1)]
+            [(Some(0), 2, 6), (Some(2), 4, 6), (Some(4), 5, 1)]
         );
         let pieces = increments(&table, "t", Some(1), Some(4)).await.unwrap();
         assert_eq!(cuts(&pieces), [(Some(1), 3, 8), (Some(3), 5, 2)]);
