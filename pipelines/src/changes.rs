@@ -38,8 +38,19 @@ pub struct Increment {
     /// A commit in the range changed the table's schema or properties.
     pub metadata_changed: bool,
     /// Part of a table's files at `to` read from the start, with more parts to follow: a
-    /// reader committing it must not record `to` as consumed yet.
+    /// reader committing it must not record `to` as consumed yet, but `progress`.
     pub partial: bool,
+    /// For a piece of a read from the start: how far through the files it gets.
+    pub progress: Option<SnapshotProgress>,
+}
+
+/// How far a read from the start got through a table's files: the version whose files it
+/// reads and how many of them, in the order `increments` gives them, are done. A job keeps it
+/// with each partial piece it commits, so a replay cut short resumes after its last piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotProgress {
+    pub version: u64,
+    pub files: u64,
 }
 
 impl Increment {
@@ -51,6 +62,7 @@ impl Increment {
             removed: Vec::new(),
             metadata_changed: false,
             partial: false,
+            progress: None,
         }
     }
 
@@ -238,6 +250,19 @@ pub async fn increments(
     since: Option<u64>,
     max_rows: Option<u64>,
 ) -> Result<Vec<Increment>> {
+    increments_resuming(table, name, since, None, max_rows).await
+}
+
+/// `increments`, resuming a read from the start (`since` = `None`) after the files `resume`
+/// counts as done: the rest of that version's files, then the commits after it. A version
+/// no longer readable (vacuumed, purged) starts over from the current files.
+pub async fn increments_resuming(
+    table: &DeltaTable,
+    name: &str,
+    since: Option<u64>,
+    resume: Option<SnapshotProgress>,
+    max_rows: Option<u64>,
+) -> Result<Vec<Increment>> {
     let Some(max_rows) = max_rows else {
         let whole = increment(table, name, since).await?;
         return Ok((whole.since != Some(whole.to))
@@ -247,12 +272,15 @@ pub async fn increments(
     };
     let to = loaded_version(table, name)?;
     let mut pieces = Vec::new();
+    let mut since = since;
+    if since.is_none() {
+        let (base, skip) = resumed_base(table, name, resume, to).await?;
+        let version = base.version;
+        pieces = split_snapshot(base, skip, max_rows);
+        since = Some(version);
+    }
     let mut piece: Option<(Increment, u64)> = None;
     for c in net_commits(table, name, since, to).await? {
-        if c.snapshot {
-            pieces.extend(split_snapshot(c, since, max_rows));
-            continue;
-        }
         let version = c.version;
         let (inc, rows) = piece.get_or_insert_with(|| {
             let since = pieces.last().map_or(since, |p: &Increment| Some(p.to));
@@ -275,19 +303,46 @@ pub async fn increments(
     Ok(pieces)
 }
 
-/// A table's files at one version cut into pieces of about `max_rows` rows, each but the
-/// last partial.
-fn split_snapshot(c: Commit, since: Option<u64>, max_rows: u64) -> Vec<Increment> {
-    let mut pieces = vec![Increment::empty(since, c.version)];
-    let mut rows = 0;
-    for f in c.added {
+/// The files a read from the start reads, and how many of them an earlier run did.
+async fn resumed_base(
+    table: &DeltaTable,
+    name: &str,
+    resume: Option<SnapshotProgress>,
+    to: u64,
+) -> Result<(Commit, u64)> {
+    if let Some(p) = resume.filter(|p| p.version < to) {
+        let mut at = table.clone();
+        if at.load_version(p.version).await.is_ok() {
+            return Ok((snapshot_commit(&at, name, p.version)?, p.files));
+        }
+    }
+    let files = resume.filter(|p| p.version == to).map_or(0, |p| p.files);
+    Ok((snapshot_commit(table, name, to)?, files))
+}
+
+/// A table's files at one version, after the first `skip`, cut into pieces of about
+/// `max_rows` rows, each but the last partial; each knows the files done once it is.
+fn split_snapshot(c: Commit, skip: u64, max_rows: u64) -> Vec<Increment> {
+    let version = c.version;
+    let mut pieces = vec![Increment::empty(None, version)];
+    let (mut rows, mut done) = (0, skip);
+    for f in c
+        .added
+        .into_iter()
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+    {
         if rows >= max_rows {
-            pieces.push(Increment::empty(since, c.version));
+            pieces.push(Increment::empty(None, version));
             rows = 0;
         }
         rows += f.rows.unwrap_or(max_rows);
+        done += 1;
         if let Some(p) = pieces.last_mut() {
             p.added.push(f);
+            p.progress = Some(SnapshotProgress {
+                version,
+                files: done,
+            });
         }
     }
     let last = pieces.len() - 1;
@@ -498,6 +553,60 @@ mod tests {
         assert_eq!(pieces.iter().map(Increment::rows).sum::<u64>(), 13);
         // A reader past the checkpoint reads the log as before.
         assert_eq!(increment(&table, "t", Some(3)).await.unwrap().rows(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_from_the_start_resumes_after_the_files_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = appended(dir.path(), &[3, 3, 5]).await;
+        let paths = |p: &[Increment]| -> Vec<String> {
+            p.iter()
+                .flat_map(|i| i.added.iter().map(|f| f.path.clone()))
+                .collect()
+        };
+        let all = increments(&table, "t", None, Some(1)).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            all[0].progress,
+            Some(SnapshotProgress {
+                version: 3,
+                files: 1
+            })
+        );
+        // Cut short after the first piece, while two more appends landed.
+        let done = all[0].progress;
+        let table = {
+            let lake = crate::Lake::new(dir.path().to_str().unwrap()).unwrap();
+            let t = lake
+                .open(&"bronze.t".parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let batch = deltalake::arrow::array::RecordBatch::try_new(
+                std::sync::Arc::new(deltalake::arrow::datatypes::Schema::new(vec![
+                    deltalake::arrow::datatypes::Field::new(
+                        "n",
+                        deltalake::arrow::datatypes::DataType::Int64,
+                        false,
+                    ),
+                ])),
+                vec![std::sync::Arc::new(
+                    deltalake::arrow::array::Int64Array::from_iter_values(0..2),
+                )],
+            )
+            .unwrap();
+            t.write(vec![batch])
+                .with_save_mode(deltalake::protocol::SaveMode::Append)
+                .await
+                .unwrap()
+        };
+        let rest = increments_resuming(&table, "t", None, done, Some(1))
+            .await
+            .unwrap();
+        // The other two files of version 3 (in the same order), then version 4 from the log.
+        assert_eq!(paths(&rest[..2]), paths(&all[1..]));
+        assert!(rest[0].partial && !rest[1].partial && rest[1].to == 3);
+        assert_eq!((rest[2].since, rest[2].to, rest[2].rows()), (Some(3), 4, 2));
     }
 
     #[tokio::test]

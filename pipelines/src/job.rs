@@ -88,6 +88,40 @@ impl JobSpec {
         txn_version(output, &self.output, &self.app_id(input)).await
     }
 
+    /// The appIds of a read from the start's progress: the version read and the files done.
+    fn progress_app_ids(&self, input: &TableName) -> [String; 2] {
+        let id = self.app_id(input);
+        [format!("{id}#version"), format!("{id}#files")]
+    }
+
+    /// How far a read of `input` from the start got before it was cut short, if it was.
+    pub async fn snapshot_progress(
+        &self,
+        output: &DeltaTable,
+        input: &TableName,
+    ) -> Result<Option<crate::SnapshotProgress>> {
+        let [v, f] = self.progress_app_ids(input);
+        let version = txn_version(output, &self.output, &v).await?;
+        let files = txn_version(output, &self.output, &f).await?;
+        Ok(version
+            .zip(files)
+            .map(|(version, files)| crate::SnapshotProgress { version, files }))
+    }
+
+    /// The `txn` actions recording `progress` through `input`.
+    pub fn progress_transactions(
+        &self,
+        input: &TableName,
+        progress: crate::SnapshotProgress,
+    ) -> Vec<Transaction> {
+        let [v, f] = self.progress_app_ids(input);
+        let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        vec![
+            Transaction::new(v, n(progress.version)),
+            Transaction::new(f, n(progress.files)),
+        ]
+    }
+
     /// Commit properties that forget this job's checkpoints of `inputs`: a job rebuilding its
     /// table from scratch commits the emptied table with them, then consumes its inputs
     /// from the start like a first run. (A `txn` version of -1 reads back as none.)
@@ -96,7 +130,11 @@ impl JobSpec {
             .with_application_transactions(
                 inputs
                     .iter()
-                    .map(|input| Transaction::new(self.app_id(input), -1))
+                    .flat_map(|input| {
+                        let [v, f] = self.progress_app_ids(input);
+                        [self.app_id(input), v, f]
+                    })
+                    .map(|id| Transaction::new(id, -1))
                     .collect::<Vec<_>>(),
             )
             .with_metadata([(

@@ -21,7 +21,10 @@ pub mod time_travel;
 
 pub use audit::{AuditEvent, AuditLog};
 pub use auth::{BearerTokens, Principal};
-pub use changes::{Commit, DataFile, ERASURE_MARK, Increment, commit, increment, increments};
+pub use changes::{
+    Commit, DataFile, ERASURE_MARK, Increment, SnapshotProgress, commit, increment, increments,
+    increments_resuming,
+};
 pub use deltalake;
 pub use error::{Error, Result};
 pub use job::{Declaration, JobSpec, JobSpecBuilder, txn_version};

@@ -7,7 +7,7 @@ use deltalake::datafusion::prelude::{
 };
 use deltalake::{DeltaTable, DeltaTableError};
 use strata_bronze::{events_table, replayed_table};
-use strata_pipelines::{Lake, TableName, increments};
+use strata_pipelines::{Lake, SnapshotProgress, TableName, increments_resuming};
 use strata_quality::results::{Enforced, enforce};
 use strata_quality::{Action, Expectation, ExpectationResult};
 use tracing::info;
@@ -260,7 +260,12 @@ impl SilverJob {
         chunk: Chunk,
         report: &mut RunReport,
     ) -> Result<DeltaTable> {
-        let txn = self.commit_properties(&chunk.consumed);
+        let mut txn = self.commit_properties(&chunk.consumed);
+        if let Some((input, p)) = &chunk.progress {
+            for t in self.spec().progress_transactions(input, *p) {
+                txn = txn.with_application_transaction(t);
+            }
+        }
         let written = if chunk.urls.is_empty() {
             // Nothing for this table: still record the checkpoint so the increment is not
             // scanned again.
@@ -325,8 +330,15 @@ impl SilverJob {
         let mut chunks = Vec::new();
         for (i, table) in moved.into_iter().filter_map(|(i, t)| Some((i, t?))) {
             let name = at[i].0.to_string();
-            for piece in increments(table, &name, at[i].1, lake.chunk_rows()).await? {
-                // A partial piece is committed without moving the checkpoint.
+            // A read from the start cut short resumes after its last committed piece.
+            let resume = match at[i].1 {
+                None => self.spec().snapshot_progress(out, &at[i].0).await?,
+                Some(_) => None,
+            };
+            let pieces =
+                increments_resuming(table, &name, at[i].1, resume, lake.chunk_rows()).await?;
+            for piece in pieces {
+                // A partial piece records its progress, not the checkpoint.
                 if !piece.partial {
                     at[i].1 = Some(piece.to);
                 }
@@ -336,6 +348,10 @@ impl SilverJob {
                         .iter()
                         .filter_map(|(n, v)| v.map(|v| (n.clone(), v)))
                         .collect(),
+                    progress: piece
+                        .progress
+                        .filter(|_| piece.partial)
+                        .map(|p| (at[i].0.clone(), p)),
                     urls: piece
                         .added
                         .iter()
@@ -352,6 +368,8 @@ impl SilverJob {
 struct Chunk {
     /// Each input's version once this chunk is committed (its checkpoints).
     consumed: Vec<(TableName, u64)>,
+    /// For a partial piece of a read from the start: how far through the input it gets.
+    progress: Option<(TableName, SnapshotProgress)>,
     /// The data files the chunk adds.
     urls: Vec<String>,
 }

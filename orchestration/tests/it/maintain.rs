@@ -233,3 +233,55 @@ async fn a_replay_after_bronze_retention_and_vacuum_reads_what_is_left() {
     let present = dump(&lake, "SELECT count(*) AS n FROM silver.missions").await;
     assert!(!present.contains("| 0 "), "{present}");
 }
+
+/// A replay in chunks cut short (its task aborted once a few chunks are committed) resumes
+/// after its last committed chunk, not from the start, and ends with the rows of an
+/// uninterrupted replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_cut_short_resumes_after_its_last_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path()).with_chunk_rows(Some(100));
+    bronze(&lake, 1500, 2, 15, 17).await;
+    let table = strata_testkit::project()
+        .silver
+        .iter()
+        .find(|t| t.name == "missions")
+        .unwrap()
+        .clone();
+    let job = Arc::new(strata_silver::SilverJob::new(table));
+    let name: TableName = "silver.missions".parse().unwrap();
+    let task = tokio::spawn({
+        let (job, lake) = (job.clone(), lake.clone());
+        async move { job.run(&lake).await }
+    });
+    // Three chunks committed (the table's creation is version 0), then the task dies.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = lake.open(&name).await.unwrap().and_then(|t| t.version());
+        if v.is_some_and(|v| v >= 3) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !task.is_finished(),
+            "no third chunk committed (version {v:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    let resumed = job.run(&lake).await.unwrap();
+    let cut_short = dump(&lake, "SELECT * FROM silver.missions ORDER BY event_id").await;
+
+    lake.drop_table(&name).await.unwrap();
+    let whole = job.run(&lake).await.unwrap();
+    assert!(
+        resumed.rows_in < whole.rows_in,
+        "the resumed run read {} Bronze rows, a whole replay {}",
+        resumed.rows_in,
+        whole.rows_in
+    );
+    assert_eq!(
+        cut_short,
+        dump(&lake, "SELECT * FROM silver.missions ORDER BY event_id").await
+    );
+}
