@@ -67,6 +67,12 @@ fn expand(days: &BTreeSet<NaiveDate>, n: u32) -> BTreeSet<NaiveDate> {
         .collect()
 }
 
+fn day_strings(days: &BTreeSet<NaiveDate>) -> Vec<String> {
+    days.iter()
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .collect()
+}
+
 /// FNV-1a: a short stable id with no extra dependency.
 fn stable_id(text: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -117,10 +123,7 @@ pub fn plan(jobs: &[Arc<dyn Job>], job: &str, from: &str, to: &str) -> Result<Ba
         };
         steps.push(BackfillStep {
             job: dag.spec(i).name.clone(),
-            days: days
-                .iter()
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .collect(),
+            days: day_strings(&days),
         });
         affected.insert(i, days);
     }
@@ -159,10 +162,7 @@ pub fn downstream(
         let days = expand(&from_inputs, jobs[i].lookahead_days());
         steps.push(BackfillStep {
             job: spec.name.clone(),
-            days: days
-                .iter()
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .collect(),
+            days: day_strings(&days),
         });
         affected.insert(spec.output.clone(), days);
     }

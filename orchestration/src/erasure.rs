@@ -137,8 +137,9 @@ pub async fn forget(
         vacuumed.push(purge::vacuum(lake, name, plan.started_at).await?);
     }
     purge::advance_checkpoints(lake, jobs, &plan.id).await?;
+    let readers = purge::readers(lake, jobs).await?;
     for (name, files) in tables.iter().zip(vacuumed) {
-        let purged = purge::trim_log(lake, jobs, name, files).await?;
+        let purged = purge::trim_log(lake, &readers, name, files).await?;
         progress(&format!("purged {name}"));
         report.purged.push(purged);
     }
@@ -164,17 +165,20 @@ async fn plan(lake: &Lake, tables: &[TableName], request: &Request) -> Result<(E
     // A resumed run finds what the first one had not deleted yet, and keeps what it found.
     let only_value = Arc::new(ErasedEntity::new(&request.value, BTreeSet::new()));
     for name in tables.iter().filter(|t| t.layer == "bronze") {
-        if let Some(df) = matching(lake, name, &only_value).await? {
-            plan.event_ids
-                .extend(strings(df.filter(col("event_id").is_not_null())?, "event_id").await?);
+        if let Some(found) = matching(lake, name, &only_value).await? {
+            let ids = found.rows.filter(col("event_id").is_not_null())?;
+            plan.event_ids.extend(strings(ids, "event_id").await?);
         }
     }
     let matcher = Arc::new(ErasedEntity::new(&request.value, plan.event_ids.clone()));
     for name in tables.iter().filter(|t| t.layer == "silver") {
-        if let Some(df) = matching(lake, name, &matcher).await?
-            && df.schema().has_column_with_unqualified_name("event_date")
+        if let Some(found) = matching(lake, name, &matcher).await?
+            && found
+                .rows
+                .schema()
+                .has_column_with_unqualified_name("event_date")
         {
-            let days = df.select(vec![
+            let days = found.rows.select(vec![
                 deltalake::datafusion::prelude::cast(col("event_date"), DataType::Utf8)
                     .alias("day"),
             ])?;
@@ -217,32 +221,49 @@ fn text_columns(table: &DeltaTable, name: &TableName) -> Result<Vec<(String, Dat
         .collect())
 }
 
-/// The rows of `name` the matcher finds, lazily; `None` for a table without text columns.
+/// A table with the text and binary columns that can hold the value, and the rows the
+/// matcher finds there (lazily).
+struct Matching {
+    table: DeltaTable,
+    columns: Vec<(String, DataType)>,
+    rows: DataFrame,
+}
+
+impl Matching {
+    fn names(&self) -> Vec<String> {
+        self.columns.iter().map(|(c, _)| c.clone()).collect()
+    }
+}
+
+/// The rows of `name` the matcher finds; `None` for a missing table or one without text
+/// columns.
 async fn matching(
     lake: &Lake,
     name: &TableName,
     matcher: &Arc<ErasedEntity>,
-) -> Result<Option<DataFrame>> {
+) -> Result<Option<Matching>> {
     let Some(table) = lake.open(name).await? else {
         return Ok(None);
     };
-    let columns: Vec<String> = text_columns(&table, name)?
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
+    let columns = text_columns(&table, name)?;
     if columns.is_empty() {
         return Ok(None);
     }
     let ctx = SessionContext::new();
     SessionBuilder::register(&ctx, name, &table).await?;
-    let df = ctx
+    let names: Vec<String> = columns.iter().map(|(c, _)| c.clone()).collect();
+    let rows = ctx
         .table(TableReference::partial(
             name.layer.as_str(),
             name.table.as_str(),
         ))
         .await?
-        .filter(matcher.predicate(&columns))?;
-    Ok(Some(df))
+        .filter(matcher.predicate(&names))?;
+    Ok(Some(Matching {
+        table,
+        columns,
+        rows,
+    }))
 }
 
 /// The distinct values of one text column of `df`.
@@ -273,17 +294,15 @@ async fn erase_table(
     matcher: &Arc<ErasedEntity>,
     id: &str,
 ) -> Result<Option<TableErasure>> {
-    let Some(df) = matching(lake, name, matcher).await? else {
+    let Some(found) = matching(lake, name, matcher).await? else {
         return Ok(None);
     };
-    let rows = u64::try_from(df.count().await?).unwrap_or(u64::MAX);
+    let rows = u64::try_from(found.rows.clone().count().await?).unwrap_or(u64::MAX);
     if rows == 0 {
         return Ok(None);
     }
-    let table = lake.open_existing(name).await?;
-    let columns = text_columns(&table, name)?;
-    let names: Vec<String> = columns.iter().map(|(c, _)| c.clone()).collect();
-    let predicate = matcher.predicate(&names);
+    let predicate = matcher.predicate(&found.names());
+    let (table, columns) = (found.table, found.columns);
     let props = purge::mark(id, "erase");
     let action = if redacts(name) {
         let mut update = table

@@ -93,16 +93,9 @@ pub async fn log_files(table: &DeltaTable) -> Result<Vec<deltalake::ObjectMeta>>
 
 /// The version of the newest checkpoint in the table's log, if any.
 pub async fn last_checkpoint(table: &DeltaTable) -> Result<Option<u64>> {
-    Ok(log_files(table)
-        .await?
-        .iter()
-        .filter_map(|m| {
-            let name = m.location.filename()?;
-            let (v, rest) = name.split_once('.')?;
-            rest.starts_with("checkpoint")
-                .then(|| v.parse::<u64>().ok())?
-        })
-        .max())
+    let name = table.table_url().to_string();
+    let versions = strata_pipelines::checkpoint_versions(table, &name).await?;
+    Ok(versions.into_iter().max())
 }
 
 /// Maintain one table.

@@ -37,10 +37,9 @@ pub struct Increment {
     pub removed: Vec<DataFile>,
     /// A commit in the range changed the table's schema or properties.
     pub metadata_changed: bool,
-    /// Part of a table's files at `to` read from the start, with more parts to follow: a
-    /// reader committing it must not record `to` as consumed yet, but `progress`.
-    pub partial: bool,
-    /// For a piece of a read from the start: how far through the files it gets.
+    /// Set on a part of a table's files at `to` read from the start with more parts to
+    /// follow (a partial piece): how far through the files it gets. A reader committing it
+    /// records this, not `to`, as consumed.
     pub progress: Option<SnapshotProgress>,
 }
 
@@ -61,7 +60,6 @@ impl Increment {
             added: Vec::new(),
             removed: Vec::new(),
             metadata_changed: false,
-            partial: false,
             progress: None,
         }
     }
@@ -71,6 +69,11 @@ impl Increment {
         self.added.extend(c.added);
         self.removed.extend(c.removed);
         self.metadata_changed |= c.metadata_changed;
+    }
+
+    /// More parts of a read from the start follow this one.
+    pub fn is_partial(&self) -> bool {
+        self.progress.is_some()
     }
 
     /// Rows added, from the files' statistics (files without them count as none).
@@ -169,7 +172,6 @@ fn snapshot_commit(table: &DeltaTable, name: &str, to: u64) -> Result<Commit> {
     Ok(Commit {
         version: to,
         added,
-        snapshot: true,
         ..Commit::default()
     })
 }
@@ -197,8 +199,8 @@ pub(crate) async fn first_version(table: &DeltaTable, name: &str) -> Result<Opti
     oldest_checkpoint(table, name).await
 }
 
-/// The version of the oldest checkpoint in the table's log, if any.
-async fn oldest_checkpoint(table: &DeltaTable, name: &str) -> Result<Option<u64>> {
+/// The versions of the checkpoints in the table's log.
+pub async fn checkpoint_versions(table: &DeltaTable, name: &str) -> Result<Vec<u64>> {
     use futures::TryStreamExt;
     let log_store = table.log_store();
     let entries: Vec<_> = log_store
@@ -216,7 +218,12 @@ async fn oldest_checkpoint(table: &DeltaTable, name: &str) -> Result<Option<u64>
                 .then(|| version.parse::<u64>().ok())
                 .flatten()
         })
-        .min())
+        .collect())
+}
+
+/// The version of the oldest checkpoint in the table's log, if any.
+async fn oldest_checkpoint(table: &DeltaTable, name: &str) -> Result<Option<u64>> {
+    Ok(checkpoint_versions(table, name).await?.into_iter().min())
 }
 
 /// The version `table` is loaded at.
@@ -242,7 +249,7 @@ async fn required_commit(table: &DeltaTable, name: &str, version: u64) -> Result
 /// never split, since a job's checkpoint is a version: each piece can be committed with its
 /// `to` as the checkpoint, so a long catch-up resumes after its last committed piece. A file
 /// without a row count ends its piece. The one exception: a read from the start takes the
-/// table's files (see `snapshot_commit`), in pieces marked `partial` but the last (a crash
+/// table's files (see `snapshot_commit`), in pieces that are partial but the last (a crash
 /// in between reads them all again).
 pub async fn increments(
     table: &DeltaTable,
@@ -345,9 +352,9 @@ fn split_snapshot(c: Commit, skip: u64, max_rows: u64) -> Vec<Increment> {
             });
         }
     }
-    let last = pieces.len() - 1;
-    for p in &mut pieces[..last] {
-        p.partial = true;
+    // The last piece ends the read: it records the version itself.
+    if let Some(p) = pieces.last_mut() {
+        p.progress = None;
     }
     pieces
 }
@@ -366,8 +373,6 @@ pub struct Commit {
     pub metadata_changed: bool,
     /// An erasure wrote it (`strata.erasure` in its commit info): its files hold no new rows.
     pub erasure: bool,
-    /// Not a commit of the log but the table's files at `version` (the log before it is gone).
-    pub snapshot: bool,
 }
 
 /// The commit-info key an erasure's commits carry.
@@ -548,7 +553,7 @@ mod tests {
         let pieces = increments(&table, "t", None, Some(4)).await.unwrap();
         assert!(pieces.len() >= 2, "{pieces:?}");
         assert!(pieces.iter().all(|p| p.to == 5 && p.since.is_none()));
-        let partial: Vec<bool> = pieces.iter().map(|p| p.partial).collect();
+        let partial: Vec<bool> = pieces.iter().map(Increment::is_partial).collect();
         assert!(partial[..partial.len() - 1].iter().all(|p| *p) && !partial[partial.len() - 1]);
         assert_eq!(pieces.iter().map(Increment::rows).sum::<u64>(), 13);
         // A reader past the checkpoint reads the log as before.
@@ -605,7 +610,7 @@ mod tests {
             .unwrap();
         // The other two files of version 3 (in the same order), then version 4 from the log.
         assert_eq!(paths(&rest[..2]), paths(&all[1..]));
-        assert!(rest[0].partial && !rest[1].partial && rest[1].to == 3);
+        assert!(rest[0].is_partial() && !rest[1].is_partial() && rest[1].to == 3);
         assert_eq!((rest[2].since, rest[2].to, rest[2].rows()), (Some(3), 4, 2));
     }
 

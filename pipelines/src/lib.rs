@@ -22,8 +22,8 @@ pub mod time_travel;
 pub use audit::{AuditEvent, AuditLog};
 pub use auth::{BearerTokens, Principal};
 pub use changes::{
-    Commit, DataFile, ERASURE_MARK, Increment, SnapshotProgress, commit, increment, increments,
-    increments_resuming,
+    Commit, DataFile, ERASURE_MARK, Increment, SnapshotProgress, checkpoint_versions, commit,
+    increment, increments, increments_resuming,
 };
 pub use deltalake;
 pub use error::{Error, Result};

@@ -127,6 +127,21 @@ fn redis_err(url: &str) -> impl Fn(redis::RedisError) -> Error + '_ {
     }
 }
 
+/// A connection to Redis at `url`, or why not within 5 s.
+async fn connect(url: &str) -> Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url).map_err(redis_err(url))?;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| Error::Redis {
+        url: url.to_string(),
+        message: "no answer within 5 s".into(),
+    })?
+    .map_err(redis_err(url))
+}
+
 fn key(namespace: &str, view: &str) -> String {
     format!("{namespace}:online:{view}")
 }
@@ -165,17 +180,7 @@ impl OnlineStore {
         url: &str,
         namespace: &str,
     ) -> Result<Arc<Self>> {
-        let client = redis::Client::open(url).map_err(redis_err(url))?;
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            client.get_multiplexed_async_connection(),
-        )
-        .await
-        .map_err(|_| Error::Redis {
-            url: url.to_string(),
-            message: "no answer within 5 s".into(),
-        })?
-        .map_err(redis_err(url))?;
+        let conn = connect(url).await?;
         let s = Arc::new(Self {
             versions: tokio::sync::Mutex::new(TableVersions::new(lake.clone())),
             lake,

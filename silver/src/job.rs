@@ -339,7 +339,7 @@ impl SilverJob {
                 increments_resuming(table, &name, at[i].1, resume, lake.chunk_rows()).await?;
             for piece in pieces {
                 // A partial piece records its progress, not the checkpoint.
-                if !piece.partial {
+                if !piece.is_partial() {
                     at[i].1 = Some(piece.to);
                 }
                 let root = table.table_url().clone();
@@ -348,10 +348,7 @@ impl SilverJob {
                         .iter()
                         .filter_map(|(n, v)| v.map(|v| (n.clone(), v)))
                         .collect(),
-                    progress: piece
-                        .progress
-                        .filter(|_| piece.partial)
-                        .map(|p| (at[i].0.clone(), p)),
+                    progress: piece.progress.map(|p| (at[i].0.clone(), p)),
                     urls: piece
                         .added
                         .iter()

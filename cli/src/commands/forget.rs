@@ -1,8 +1,7 @@
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use strata_orchestration::erasure::{self, ErasureReport, Request};
-use strata_pipelines::AuditEvent;
 
 use crate::config::Config;
 
@@ -24,13 +23,9 @@ pub async fn run(args: ForgetArgs, config: Config) -> Result<()> {
     lake.require_exists()?;
     if !args.no_catch_up {
         let report = super::run::pass(&lake, &config).await?;
-        let failed: Vec<&str> = report.failed().iter().map(|r| r.job.as_str()).collect();
-        if !failed.is_empty() {
-            bail!(
-                "the jobs could not catch up before the erasure ({} failed); fix them or pass --no-catch-up",
-                failed.join(", ")
-            );
-        }
+        super::run::fail_on_errors(&report).context(
+            "the jobs could not catch up before the erasure; fix them or pass --no-catch-up",
+        )?;
     }
     let jobs = super::jobs(&config)?;
     let bar = ProgressBar::new_spinner();
@@ -85,9 +80,8 @@ async fn audit(
     request: &Request,
     report: &ErasureReport,
 ) -> Result<()> {
-    let user = std::env::var("USER").unwrap_or_else(|_| "cli".to_string());
     let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
-    let event = AuditEvent::new(&user, "operator", "forget", "admin")
+    let event = super::admin_event("forget")
         .objects(report.tables.iter().map(|t| t.table.as_str()))
         .rows(rows)
         .query(&format!("{}={}", request.key, request.value))

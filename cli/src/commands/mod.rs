@@ -42,13 +42,16 @@ pub async fn audit_admin(
     objects: &[String],
     detail: String,
 ) -> Result<()> {
-    let user = std::env::var("USER").unwrap_or_else(|_| "cli".to_string());
-    let event = strata_pipelines::AuditEvent::new(&user, "operator", endpoint, "admin")
-        .objects(objects)
-        .outcome("ok", detail);
+    let event = admin_event(endpoint).objects(objects).outcome("ok", detail);
     strata_pipelines::audit::append(lake, &[event])
         .await
         .context("cannot record the action in _strata.audit")
+}
+
+/// An administrative action of `endpoint` by the OS user running the command.
+pub fn admin_event(endpoint: &str) -> strata_pipelines::AuditEvent {
+    let user = std::env::var("USER").unwrap_or_else(|_| "cli".to_string());
+    strata_pipelines::AuditEvent::new(&user, "operator", endpoint, "admin")
 }
 
 pub fn project(config: &Config) -> Result<Arc<strata_project::Project>> {

@@ -79,7 +79,8 @@ pub fn print(report: &PassReport) {
     }
 }
 
-fn fail_on_errors(report: &PassReport) -> Result<()> {
+/// An error naming the jobs of `report` that failed or were blocked, if any.
+pub fn fail_on_errors(report: &PassReport) -> Result<()> {
     let failed = report.failed();
     if failed.is_empty() {
         return Ok(());

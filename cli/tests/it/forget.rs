@@ -79,14 +79,7 @@ fn forget_erases_a_player_everywhere_and_resumes_after_a_kill() {
     );
     // The produced records, for the independent Gold computation afterwards.
     let produced = env.dir.path().join("produced");
-    std::fs::create_dir_all(&produced).unwrap();
-    let copied = Command::new("cp")
-        .arg("-r")
-        .arg(env.lake().join("bronze"))
-        .arg(&produced)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    copy_bronze(&env.lake(), &produced);
 
     let config = env.dir.path().join("serve.toml");
     std::fs::write(
@@ -186,13 +179,7 @@ fn forget_erases_a_player_everywhere_and_resumes_after_a_kill() {
     crate::refine::run(&env.lake(), &["run", "--once", "--no-ingest"]);
     let tables = snapshot(&env.lake());
     let copy = tempfile::tempdir().unwrap();
-    let copied = Command::new("cp")
-        .arg("-r")
-        .arg(env.lake().join("bronze"))
-        .arg(copy.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    copy_bronze(&env.lake(), copy.path());
     crate::refine::run(copy.path(), &["replay", "--yes"]);
     assert_same(&tables, &snapshot(copy.path()));
 

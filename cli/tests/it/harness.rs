@@ -297,6 +297,18 @@ impl Env {
     }
 }
 
+/// A lake in `dest` holding a copy of `lake`'s Bronze (what a replay starts from).
+pub fn copy_bronze(lake: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(lake.join("bronze"))
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -r {}/bronze failed", lake.display());
+}
+
 /// Poll `check` until it returns `Some`, or fail after `deadline` saying what was awaited.
 pub fn wait_until<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let t0 = Instant::now();

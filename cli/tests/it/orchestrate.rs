@@ -170,13 +170,7 @@ fn continuous_run_keeps_gold_fresh_through_a_sigkill() {
 
     let live = snapshot(&env.lake());
     let copy = tempfile::tempdir().unwrap();
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(env.lake().join("bronze"))
-        .arg(copy.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_bronze(&env.lake(), copy.path());
     run(copy.path(), &["replay", "--yes"]);
     assert_same(&live, &snapshot(copy.path()));
     // The replay is an administrative action on record.

@@ -204,13 +204,7 @@ fn a_killed_run_resumes_to_the_replay_result() {
     let resumed = snapshot(&env.lake());
 
     let copy = tempfile::tempdir().unwrap();
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(env.lake().join("bronze"))
-        .arg(copy.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_bronze(&env.lake(), copy.path());
     run(copy.path(), &["replay", "--yes"]);
     assert_same(&resumed, &snapshot(copy.path()));
 }

@@ -68,13 +68,14 @@ pub async fn advance_checkpoints(lake: &Lake, jobs: &[Arc<dyn Job>], id: &str) -
         };
         let mut moved = Vec::new();
         for input in &spec.inputs {
-            let Some(latest) = lake.open(input).await?.and_then(|t| t.version()) else {
+            let Some(table) = lake.open(input).await? else {
                 continue;
             };
-            let Some(since) = spec.checkpoint(&out, input).await? else {
+            let (Some(latest), Some(since)) =
+                (table.version(), spec.checkpoint(&out, input).await?)
+            else {
                 continue;
             };
-            let table = lake.open_existing(input).await?;
             if since < latest && only_erasures(&table, input, since, latest).await? {
                 let v = i64::try_from(latest).unwrap_or(i64::MAX);
                 moved.push(Transaction::new(spec.app_id(input), v));
@@ -97,31 +98,51 @@ pub async fn advance_checkpoints(lake: &Lake, jobs: &[Arc<dyn Job>], id: &str) -
     Ok(())
 }
 
+/// A job's checkpoint of one of its inputs.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub job: String,
+    pub input: TableName,
+    pub since: u64,
+}
+
+/// Every job's checkpoint of each of its inputs, read once for all the tables to trim.
+pub async fn readers(lake: &Lake, jobs: &[Arc<dyn Job>]) -> Result<Vec<Reader>> {
+    let mut out = Vec::new();
+    for job in jobs {
+        let spec = job.spec();
+        let Some(table) = lake.open(&spec.output).await? else {
+            continue;
+        };
+        for input in &spec.inputs {
+            if let Some(since) = spec.checkpoint(&table, input).await? {
+                out.push(Reader {
+                    job: spec.name.clone(),
+                    input: input.clone(),
+                    since,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The oldest version of `name` a job still has to read, and the jobs whose unread commits
 /// hold data (not only the erasure's commits or vacuum's).
 async fn oldest_needed(
-    lake: &Lake,
-    jobs: &[Arc<dyn Job>],
+    readers: &[Reader],
     name: &TableName,
     table: &DeltaTable,
     latest: u64,
 ) -> Result<(u64, Vec<String>)> {
     let (mut keep, mut waiting) = (latest, Vec::new());
-    for job in jobs {
-        let spec = job.spec();
-        if !spec.inputs.contains(name) {
-            continue;
-        }
-        let Some(out) = lake.open(&spec.output).await? else {
-            continue;
-        };
-        if let Some(since) = spec.checkpoint(&out, name).await?
-            && since < latest
-        {
-            keep = keep.min(since + 1);
-            if !only_erasures(table, name, since, latest).await? {
-                waiting.push(spec.name.clone());
-            }
+    for r in readers
+        .iter()
+        .filter(|r| r.input == *name && r.since < latest)
+    {
+        keep = keep.min(r.since + 1);
+        if !only_erasures(table, name, r.since, latest).await? {
+            waiting.push(r.job.clone());
         }
     }
     Ok((keep, waiting))
@@ -153,14 +174,14 @@ pub async fn vacuum(lake: &Lake, name: &TableName, started: DateTime<Utc>) -> Re
 /// Step 3 for one table.
 pub async fn trim_log(
     lake: &Lake,
-    jobs: &[Arc<dyn Job>],
+    readers: &[Reader],
     name: &TableName,
     files_vacuumed: usize,
 ) -> Result<Purged> {
     let delta = |e| Error::delta(name, e);
     let table = lake.open_existing(name).await?;
     let latest = table.version().unwrap_or(0);
-    let (keep, waiting_for) = oldest_needed(lake, jobs, name, &table, latest).await?;
+    let (keep, waiting_for) = oldest_needed(readers, name, &table, latest).await?;
     let at = lake.open_at(name, keep).await?;
     deltalake::checkpoints::create_checkpoint(&at, None)
         .await

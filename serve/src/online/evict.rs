@@ -1,11 +1,9 @@
 //! Erasure's share of the online store: the entity's rows leave Redis at once, rather than at
 //! the next refresh of each serving process (which also drops them, from the recomputed Gold).
 
-use std::time::Duration;
-
-use super::{key, redis_err};
+use super::{connect, key, redis_err};
+use crate::Result;
 use crate::views::FeatureView;
-use crate::{Error, Result};
 
 /// Remove `value`'s rows from every view keyed by `entity_key` in the Redis store under
 /// `namespace`; the number of views that held it.
@@ -16,17 +14,7 @@ pub async fn evict_redis(
     entity_key: &str,
     value: &str,
 ) -> Result<usize> {
-    let client = redis::Client::open(url).map_err(redis_err(url))?;
-    let mut conn = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    .map_err(|_| Error::Redis {
-        url: url.to_string(),
-        message: "no answer within 5 s".into(),
-    })?
-    .map_err(redis_err(url))?;
+    let mut conn = connect(url).await?;
     let mut held = 0;
     for view in views.iter().filter(|v| v.entity == entity_key) {
         let removed: usize = redis::cmd("HDEL")
