@@ -19,7 +19,7 @@ pub use batch::build_batch;
 pub use error::{Error, Result};
 pub use record::RawRecord;
 pub use replay::{ReplayReport, replay_quarantine, replayed_table};
-pub use writer::{BronzeWriter, CommitReport, PartitionKey, offset_app_id};
+pub use writer::{BronzeWriter, CommitReport, PartitionKey, Prepared, offset_app_id};
 
 use strata_pipelines::TableName;
 

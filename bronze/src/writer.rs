@@ -2,6 +2,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::datatypes::{Int32Type, Int64Type};
+use deltalake::arrow::error::ArrowError;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::Compression;
@@ -170,47 +174,42 @@ impl BronzeWriter {
 
     /// Commit records (any mix of topics and partitions) exactly once.
     pub async fn commit(&mut self, records: &[RawRecord]) -> Result<CommitReport> {
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let batch = build_batch(&self.inspector, records.iter(), now_us)?;
+        self.commit_batch(&batch).await
+    }
+
+    /// Inspect records into the Arrow batch a commit writes, releasing the records: a caller
+    /// that retries holds one copy of its batch instead of two.
+    pub fn prepare(&self, records: Vec<RawRecord>) -> Result<Prepared> {
+        let now_us = chrono::Utc::now().timestamp_micros();
+        Ok(Prepared(build_batch(
+            &self.inspector,
+            records.iter(),
+            now_us,
+        )?))
+    }
+
+    /// Commit a prepared batch exactly once (as [`BronzeWriter::commit`]).
+    pub async fn commit_prepared(&mut self, prepared: &Prepared) -> Result<CommitReport> {
+        self.commit_batch(&prepared.0).await
+    }
+
+    /// Commit the rows of `batch` (in the `bronze.events` schema) above the offsets Bronze
+    /// stores, re-planned against the new table state when another writer wins.
+    async fn commit_batch(&mut self, batch: &RecordBatch) -> Result<CommitReport> {
         let mut report = CommitReport::default();
-        // The batch's partitions, found without allocating per record (this is the hot path).
-        let mut parts: Vec<(&str, i32)> = Vec::new();
-        for r in records {
-            if !parts.contains(&(r.topic.as_str(), r.partition)) {
-                parts.push((r.topic.as_str(), r.partition));
-            }
-        }
-        let keys: Vec<PartitionKey> = parts
-            .iter()
-            .map(|(t, p)| PartitionKey::new(*t, *p))
-            .collect();
-        let index = |r: &RawRecord| {
-            parts
-                .iter()
-                .position(|(t, p)| *t == r.topic && *p == r.partition)
-        };
+        let positions = Positions::of(batch)?;
         loop {
-            let stored = self.stored_offsets(keys.iter().cloned()).await?;
-            let floor: Vec<Option<i64>> = keys
+            let stored = self.stored_offsets(positions.keys.iter().cloned()).await?;
+            let floor: Vec<Option<i64>> = positions
+                .keys
                 .iter()
                 .map(|k| stored.get(k).copied().flatten())
                 .collect();
-            // Borrowed, not cloned: a batch holds tens of MB of values.
-            let fresh: Vec<&RawRecord> = records
-                .iter()
-                .filter(|r| index(r).and_then(|i| floor[i]).is_none_or(|s| r.offset > s))
-                .collect();
-            report.already_committed = records.len() - fresh.len();
-            let mut last = floor;
-            for r in &fresh {
-                if let Some(i) = index(r) {
-                    last[i] = Some(last[i].map_or(r.offset, |o| o.max(r.offset)));
-                }
-            }
-            let last: BTreeMap<PartitionKey, i64> = keys
-                .iter()
-                .zip(&last)
-                .filter_map(|(k, o)| o.map(|o| (k.clone(), o)))
-                .collect();
-            if fresh.is_empty() {
+            let (fresh, last) = positions.above(batch, &floor)?;
+            report.already_committed = batch.num_rows() - fresh.num_rows();
+            if fresh.num_rows() == 0 {
                 report.last_offsets = last;
                 return Ok(report);
             }
@@ -218,19 +217,15 @@ impl BronzeWriter {
                 .iter()
                 .map(|(k, v)| Transaction::new(self.app_id(k), *v))
                 .collect();
-            let now_us = chrono::Utc::now().timestamp_micros();
-            let batch = build_batch(&self.inspector, fresh.iter().copied(), now_us)?;
-            let valid = batch
-                .column_by_name(strata_schemas::bronze::col::VALID)
-                .and_then(|c| {
-                    c.as_any()
-                        .downcast_ref::<deltalake::arrow::array::BooleanArray>()
-                })
-                .map_or(0, |b| b.true_count());
+            let rows = fresh.num_rows();
+            let valid = fresh
+                .column_by_name(col::VALID)
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                .map_or(0, BooleanArray::true_count);
             let written = self
                 .table
                 .clone()
-                .write(vec![batch])
+                .write(vec![fresh])
                 .with_save_mode(SaveMode::Append)
                 .with_partition_columns(PARTITION_COLUMNS.iter().map(|c| c.to_string()))
                 .with_writer_properties(writer_properties())
@@ -242,9 +237,9 @@ impl BronzeWriter {
                 Ok(table) => {
                     self.table = table;
                     report.version = self.table.version();
-                    report.rows = fresh.len();
+                    report.rows = rows;
                     report.valid = valid;
-                    report.invalid = fresh.len() - valid;
+                    report.invalid = rows - valid;
                     report.last_offsets = last;
                     debug!(version = ?report.version, rows = report.rows, "bronze commit");
                     return Ok(report);
@@ -261,5 +256,87 @@ impl BronzeWriter {
                 Err(source) => return Err(Error::from(source)),
             }
         }
+    }
+}
+
+/// Records inspected into the batch a commit writes (see [`BronzeWriter::prepare`]).
+#[derive(Debug)]
+pub struct Prepared(RecordBatch);
+
+/// Where each row of a batch sits in Kafka: its partition (an index into `keys`) and offset.
+struct Positions {
+    keys: Vec<PartitionKey>,
+    rows: Vec<(usize, i64)>,
+}
+
+impl Positions {
+    fn of(batch: &RecordBatch) -> Result<Self> {
+        let column = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| {
+                ArrowError::SchemaError(format!("bronze batch without column {name}"))
+            })
+        };
+        let mistyped = |name: &str| {
+            ArrowError::SchemaError(format!("bronze batch column {name} has the wrong type"))
+        };
+        let topics = column(col::TOPIC)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| mistyped(col::TOPIC))?;
+        let partitions = column(col::PARTITION)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| mistyped(col::PARTITION))?;
+        let offsets = column(col::OFFSET)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| mistyped(col::OFFSET))?;
+        let mut keys: Vec<PartitionKey> = Vec::new();
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let (topic, partition) = (topics.value(i), partitions.value(i));
+            let k = match keys
+                .iter()
+                .position(|k| k.partition == partition && k.topic == topic)
+            {
+                Some(k) => k,
+                None => {
+                    keys.push(PartitionKey::new(topic, partition));
+                    keys.len() - 1
+                }
+            };
+            rows.push((k, offsets.value(i)));
+        }
+        Ok(Self { keys, rows })
+    }
+
+    /// The rows above each partition's stored offset (`floor`), and the last offset per
+    /// partition once they are written.
+    fn above(
+        &self,
+        batch: &RecordBatch,
+        floor: &[Option<i64>],
+    ) -> Result<(RecordBatch, BTreeMap<PartitionKey, i64>)> {
+        let mut last = floor.to_vec();
+        let keep: BooleanArray = self
+            .rows
+            .iter()
+            .map(|&(k, offset)| {
+                let fresh = floor[k].is_none_or(|s| offset > s);
+                if fresh {
+                    last[k] = Some(last[k].map_or(offset, |o| o.max(offset)));
+                }
+                Some(fresh)
+            })
+            .collect();
+        let fresh = if keep.true_count() == batch.num_rows() {
+            batch.clone()
+        } else {
+            filter_record_batch(batch, &keep)?
+        };
+        let last = self
+            .keys
+            .iter()
+            .zip(&last)
+            .filter_map(|(k, o)| o.map(|o| (k.clone(), o)))
+            .collect();
+        Ok((fresh, last))
     }
 }

@@ -182,6 +182,7 @@ fn init_logging(config: &Config) {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let config = match cli.common.resolve() {
         Ok(c) => c,
@@ -212,6 +213,24 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc's allocator kept the pages of freed batches: one arena per thread (up to 8 per core)
+/// and a large-block threshold that rises to the largest block freed, so Arrow and Parquet
+/// buffers of tens of MB came from arenas that never shrink. Two arenas and a fixed threshold
+/// (256 KiB: larger blocks are mapped and unmapped) halved ingest's heap with a 1M-record
+/// backlog at the same throughput (measured with MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; it runs before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
 
 /// The error and its causes, skipping causes whose text the message already includes.
 fn error_chain(e: &anyhow::Error) -> String {

@@ -95,7 +95,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         Self {
             max_records: 50_000,
-            max_bytes: 24 * 1024 * 1024,
+            max_bytes: 8 * 1024 * 1024,
             max_wait_ms: 1_000,
         }
     }

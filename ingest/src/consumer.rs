@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -25,7 +25,10 @@ use tracing::{debug, info, warn};
 
 use crate::{Error, IngestConfig, KafkaConfig, Metrics, Result, admin};
 
+mod commit;
 mod lag;
+
+use commit::Committer;
 
 /// How often partition lag is refreshed from the broker's watermarks.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
@@ -222,6 +225,14 @@ impl Batch {
         self.bytes = 0;
         self.started = None;
     }
+
+    /// The records, leaving an empty batch sized like the last one.
+    fn take(&mut self) -> Vec<RawRecord> {
+        let capacity = self.records.len();
+        let records = std::mem::replace(&mut self.records, Vec::with_capacity(capacity));
+        self.clear();
+        records
+    }
 }
 
 fn to_raw<M: Message>(m: &M) -> RawRecord {
@@ -296,9 +307,8 @@ impl Ingestor {
             // A dead member's partitions move after this long; Kafka's floor is 6 s.
             ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "1000"),
-            // Prefetch at most 32 MiB: the batch being built is where memory should go.
-            // (8 MiB prefetch and fetch with 8 MiB batches cut peak RSS by a quarter but
-            // ingest by a quarter too, measured with a 1M-record backlog.)
+            // Prefetch at most 32 MiB. 16 MiB saved ~10 MiB of heap but cost 10-20% of the
+            // throughput from a 1M-record backlog: the fetches stall behind the commits.
             ("queued.max.messages.kbytes", "32768"),
         ];
         for (k, v) in defaults {
@@ -351,6 +361,7 @@ impl Ingestor {
         consumer.subscribe(&topics).map_err(Error::Client)?;
         info!(topics = ?self.kafka.topics, group = %self.kafka.group, lake = %self.lake.root(), "ingest started");
 
+        let mut committer = Committer::new(writer, self.inspector.clone(), self.metrics.clone());
         let mut summary = IngestSummary::default();
         let mut batch = Batch {
             records: Vec::new(),
@@ -373,7 +384,8 @@ impl Ingestor {
                 _ = &mut shutdown => {
                     info!("shutdown requested; committing the current batch");
                     self.check_generation(&consumer, &mut seen_generation, &mut batch, &mut summary)?;
-                    self.flush(&consumer, &mut writer, &mut batch, &mut summary).await?;
+                    committer.start(&consumer, batch.take(), &mut summary).await?;
+                    committer.settle(&consumer, &mut summary).await?;
                     break;
                 }
                 r = tokio::time::timeout(wait, consumer.recv()) => r,
@@ -397,13 +409,15 @@ impl Ingestor {
                 || batch.bytes >= self.config.batch.max_bytes;
             let due = batch.started.is_some_and(|s| s.elapsed() >= max_wait);
             if full || due {
-                self.flush(&consumer, &mut writer, &mut batch, &mut summary)
+                committer
+                    .start(&consumer, batch.take(), &mut summary)
                     .await?;
             }
             let idle = batch.records.is_empty() && timed_out;
             if (idle && self.until_caught_up) || last_lag.elapsed() >= LAG_INTERVAL {
                 last_lag = Instant::now();
-                let caught_up = match self.update_lag(&consumer, &mut writer).await? {
+                let writer = committer.writer(&consumer, &mut summary).await?;
+                let caught_up = match self.update_lag(&consumer, writer).await? {
                     Some(c) => {
                         empty_since = None;
                         c
@@ -413,7 +427,7 @@ impl Ingestor {
                     // every partition of the topics up to its high watermark.
                     None => {
                         empty_since.get_or_insert_with(Instant::now).elapsed() > EMPTY_GRACE
-                            && self.topics_caught_up(&consumer, &mut writer).await.is_ok()
+                            && self.topics_caught_up(&consumer, writer).await.is_ok()
                     }
                 };
                 if self.until_caught_up && caught_up && batch.records.is_empty() {
@@ -425,7 +439,8 @@ impl Ingestor {
                 if self.until_caught_up
                     && started.elapsed().as_secs() >= self.config.caught_up_timeout_s
                 {
-                    let detail = match self.topics_caught_up(&consumer, &mut writer).await {
+                    let writer = committer.writer(&consumer, &mut summary).await?;
+                    let detail = match self.topics_caught_up(&consumer, writer).await {
                         Ok(()) => "the last check found everything written".to_string(),
                         Err(e) => e,
                     };
@@ -436,7 +451,8 @@ impl Ingestor {
                 }
             }
         }
-        summary.table_version = writer.version();
+        committer.settle(&consumer, &mut summary).await?;
+        summary.table_version = committer.version();
         summary.peak_rss_kib = peak_rss_kib();
         summary.elapsed_s = started.elapsed().as_secs_f64();
         Ok(summary)
@@ -467,83 +483,6 @@ impl Ingestor {
                 batch.clear();
             }
         }
-        Ok(())
-    }
-
-    async fn flush(
-        &self,
-        consumer: &StreamConsumer<IngestContext>,
-        writer: &mut BronzeWriter,
-        batch: &mut Batch,
-        summary: &mut IngestSummary,
-    ) -> Result<()> {
-        if batch.records.is_empty() {
-            return Ok(());
-        }
-        let t0 = Instant::now();
-        if let Some(registry) = self.inspector.registry() {
-            registry
-                .prefetch(batch.records.iter().map(|r| r.value.as_deref()))
-                .await;
-        }
-        let mut attempt = 0;
-        let report = loop {
-            attempt += 1;
-            match writer.commit(&batch.records).await {
-                Ok(r) => {
-                    self.metrics
-                        .last_commit_failed
-                        .store(false, Ordering::Relaxed);
-                    break r;
-                }
-                Err(e) if e.is_retryable() && attempt < COMMIT_ATTEMPTS => {
-                    self.metrics
-                        .last_commit_failed
-                        .store(true, Ordering::Relaxed);
-                    self.metrics.commit_errors.inc();
-                    let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
-                    warn!(error = %e, attempt, ?backoff, "bronze commit failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                }
-                Err(e) => {
-                    self.metrics.commit_errors.inc();
-                    return Err(e.into());
-                }
-            }
-        };
-        let m = &self.metrics;
-        m.commit_duration_us_total
-            .inc_by(t0.elapsed().as_micros() as u64);
-        m.rows_valid.inc_by(report.valid as u64);
-        m.rows_invalid.inc_by(report.invalid as u64);
-        m.records_already_committed
-            .inc_by(report.already_committed as u64);
-        m.commit_conflicts.inc_by(u64::from(report.conflicts));
-        summary.rows_written += report.rows as u64;
-        summary.rows_valid += report.valid as u64;
-        summary.rows_invalid += report.invalid as u64;
-        summary.already_committed += report.already_committed as u64;
-        summary.conflicts += u64::from(report.conflicts);
-        if report.version.is_some() {
-            m.commits.inc();
-            summary.commits += 1;
-            let now_ms = chrono::Utc::now().timestamp_millis();
-            m.last_commit_unix_ms.set(now_ms);
-        }
-        info!(version = ?report.version, rows = report.rows, valid = report.valid, invalid = report.invalid,
-              skipped = report.already_committed, ms = t0.elapsed().as_millis() as u64, "bronze batch committed");
-
-        // Kafka offsets only feed lag monitoring; Bronze's txn actions are the truth.
-        let mut tpl = TopicPartitionList::new();
-        for (key, offset) in &report.last_offsets {
-            let _ = tpl.add_partition_offset(&key.topic, key.partition, Offset::Offset(offset + 1));
-        }
-        if tpl.count() > 0
-            && let Err(e) = consumer.commit(&tpl, CommitMode::Async)
-        {
-            debug!(error = %e, "kafka offset commit failed (lag only)");
-        }
-        batch.clear();
         Ok(())
     }
 }

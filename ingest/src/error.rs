@@ -43,6 +43,8 @@ pub enum Error {
          what was committed, run again to go on"
     )]
     NotCaughtUp { waited_s: u64, detail: String },
+    #[error("the Bronze commit task failed: {0}")]
+    CommitTask(String),
     #[error(transparent)]
     Bronze(#[from] strata_bronze::Error),
     #[error(transparent)]
