@@ -105,7 +105,13 @@ impl SchemaValidator {
 /// the project crate, which depends on it).
 #[cfg(test)]
 pub(crate) fn builtin_catalog() -> SchemaCatalog {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../project/builtin/events");
+    // The directory cargo runs the test from, not the one it was built in: a test binary
+    // built in another checkout of the same commit is reused as fresh.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || env!("CARGO_MANIFEST_DIR").into(),
+        std::path::PathBuf::from,
+    );
+    let dir = root.join("../project/builtin/events");
     let mut catalog = SchemaCatalog::default();
     for entry in std::fs::read_dir(&dir).expect("project/builtin/events") {
         let path = entry.expect("entry").path();

@@ -42,10 +42,7 @@ fn dashboard_renders_real_data_in_headless_chromium() {
     succeed(
         env.strata()
             .arg("--config")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../examples/config/expectations.toml"
-            ))
+            .arg(crate::harness::manifest_dir().join("../examples/config/expectations.toml"))
             .args(["run", "--once", "--no-ingest"]),
     );
 

@@ -1,13 +1,13 @@
 //! The deployment files: the Kubernetes manifests pass the static check (scripts/check_k8s.py)
 //! and every command they run and the configuration they load are accepted by this binary.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::harness::{json_output, python, scripts_dir, succeed};
 
-fn deploy() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy"))
+fn deploy() -> PathBuf {
+    crate::harness::manifest_dir().join("../deploy")
 }
 
 #[test]

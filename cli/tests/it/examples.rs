@@ -1,10 +1,10 @@
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::harness::*;
 
-fn examples() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
+fn examples() -> PathBuf {
+    crate::harness::manifest_dir().join("../examples")
 }
 
 fn files(dir: &str, ext: &str) -> Vec<std::path::PathBuf> {

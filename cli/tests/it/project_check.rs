@@ -9,7 +9,7 @@ use crate::projects::{copy_project, edit};
 /// message names the file (and line where there is one) and what is wrong.
 #[test]
 fn project_check_names_the_file_line_and_fix_of_each_problem() {
-    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../project/builtin");
+    let builtin = crate::harness::manifest_dir().join("../project/builtin");
     type Break = fn(&Path);
     let cases: Vec<(&str, Break, &str)> = vec![
         (

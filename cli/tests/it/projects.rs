@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::harness::*;
 
 pub fn fleet_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/projects/fleet")
+    crate::harness::manifest_dir().join("../examples/projects/fleet")
 }
 
 /// A week of a small fleet's events, ending now: telemetry, trips (some never ended, some
@@ -418,7 +418,7 @@ fn a_project_changes_on_a_live_lake() {
 /// what it teaches is what the suite runs.
 #[test]
 fn the_tutorial_shows_the_example_files_as_they_are() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = crate::harness::manifest_dir().join("..");
     let doc = std::fs::read_to_string(root.join("docs/writing-a-project.md")).unwrap();
     let mut shown = 0;
     for part in doc.split("<!-- file: ").skip(1) {
