@@ -172,15 +172,11 @@ impl SilverTable {
         out
     }
 
-    /// SQL over the decoded rows (`src`) giving the table's rows: the first copy of each
-    /// event by Kafka position, or one stitched row per key.
-    pub fn refine_sql(&self) -> String {
-        let Some(s) = &self.stitch else {
-            return "SELECT * EXCEPT (rn) FROM (SELECT *, row_number() OVER (PARTITION BY \
-                    event_id ORDER BY bronze_topic, bronze_partition, bronze_offset) AS rn \
-                    FROM src) WHERE rn = 1"
-                .to_string();
-        };
+    /// For a stitched table, SQL over the decoded rows (`src`) giving one row per key (each
+    /// column from the events that carry it). Tables of single events keep the first copy of
+    /// each event by Kafka position, which Silver computes without SQL.
+    pub fn stitch_sql(&self) -> Option<String> {
+        let s = self.stitch.as_ref()?;
         let value = |c: &StitchColumn| match &c.event {
             Some(e) => format!(
                 "min(CASE WHEN event_type = '{}' THEN \"{}\" END)",
@@ -198,10 +194,10 @@ impl SilverTable {
             |c| format!("coalesce({}, min(occurred_at))", value(c)),
         );
         select.push(format!("CAST({date} AS DATE) AS event_date"));
-        format!(
+        Some(format!(
             "SELECT {} FROM src WHERE \"{key}\" IS NOT NULL GROUP BY \"{key}\"",
             select.join(", "),
             key = s.key
-        )
+        ))
     }
 }

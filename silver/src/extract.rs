@@ -64,10 +64,13 @@ impl Extraction {
 /// pruning).
 pub(crate) fn session(lake: &Lake) -> Result<SessionContext> {
     let mut config = SessionConfig::new();
-    config
-        .options_mut()
-        .optimizer
-        .enable_leaf_expression_pushdown = false;
+    let options = config.options_mut();
+    options.optimizer.enable_leaf_expression_pushdown = false;
+    // The Bronze predicate (valid, event type) is evaluated while the Parquet pages are
+    // decoded, so only the rows of this table's events have their raw value read: each of
+    // the Silver tables would otherwise decode every value of the chunk.
+    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.reorder_filters = true;
     let rules = PhysicalOptimizer::new()
         .rules
         .into_iter()

@@ -136,12 +136,15 @@ impl SilverJob {
         }
     }
 
-    /// Decoded rows registered as `src` -> the table's rows: first copy of each event, or one
-    /// stitched row per session.
+    /// Decoded rows registered as `src` -> the table's rows: one stitched row per key, or
+    /// (for tables of single events) the rows themselves, whose first copies are kept once
+    /// collected (`dedup`).
     pub(crate) async fn refine(&self, ctx: &SessionContext) -> Result<DataFrame> {
-        ctx.sql(&self.table.refine_sql())
-            .await
-            .map_err(|e| self.query(e))
+        match self.table.stitch_sql() {
+            Some(sql) => ctx.sql(&sql).await,
+            None => ctx.table("src").await,
+        }
+        .map_err(|e| self.query(e))
     }
 
     /// Valid Bronze rows of this table's event types matching `filter`, decoded (lazily; what
@@ -190,7 +193,13 @@ impl SilverJob {
                 .map_err(|e| self.query(e))?;
         }
         let schema = std::sync::Arc::new(refined.schema().as_arrow().clone());
-        let batches = refined.collect().await.map_err(|e| self.query(e))?;
+        let mut batches = refined.collect().await.map_err(|e| self.query(e))?;
+        if self.table.stitch.is_none() {
+            batches = crate::dedup::first_copies(&batches).map_err(|e| Error::Arrow {
+                job: self.name(),
+                source: Box::new(e),
+            })?;
+        }
         let untyped = seen.untyped();
         if untyped.total() > 0 {
             tracing::warn!(job = %self.name(), values = untyped.total(),

@@ -6,13 +6,17 @@
 //!        |  silver_decode(...): JSON value -> typed columns, one guided pass per event
 //!        |  (extract.rs, scan.rs, decode.rs), inside the DataFusion plan
 //!        v
-//!   dedup within the batch (first by Kafka position) -> MERGE on the key into silver.<table>
-//!        (merge.rs)
+//!   first copy of each event by Kafka position (dedup.rs), or one stitched row per key
+//!        |
+//!        v
+//!   append the events the table lacks (an anti join on event_date + event_id), or MERGE
+//!   stitched rows on their key into silver.<table> (merge.rs)
 //!        one Delta commit = rows + txn(job:silver.<table>, bronze version consumed)
 //! ```
 
 pub mod days;
 pub mod decode;
+mod dedup;
 pub mod error;
 mod extract;
 pub mod job;

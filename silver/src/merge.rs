@@ -1,13 +1,16 @@
 //! Writing an increment's rows: a MERGE on the table's key (insert new events; a stitched row
 //! keeps what it holds and gains what it lacked), in one commit with the job's checkpoint.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use deltalake::arrow::array::RecordBatch;
-use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::array::{AsArray, RecordBatch};
+use deltalake::arrow::datatypes::{Date32Type, SchemaRef};
+use deltalake::datafusion::common::{JoinType, ScalarValue};
 use deltalake::datafusion::datasource::MemTable;
-use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 
@@ -27,6 +30,7 @@ impl SilverJob {
     }
 
     /// Merge `rows` into `out` with the checkpoint in `txn`; the rows written go to `report`.
+    /// Tables of single events only insert what they lack; stitched tables MERGE.
     pub(crate) async fn merge(
         &self,
         ctx: &SessionContext,
@@ -39,6 +43,9 @@ impl SilverJob {
         if rows.iter().all(|b| b.num_rows() == 0) {
             return self.checkpoint_only(out, txn).await;
         }
+        if self.table().stitch.is_none() {
+            return self.insert_new(ctx, out, schema, rows, txn, report).await;
+        }
         let before = out.version();
         let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows])?))?;
         let columns: Vec<String> = self
@@ -49,14 +56,8 @@ impl SilverJob {
             .map(|f| f.name().clone())
             .collect();
         let key = self.table().key();
-        // A re-sent event carries its original occurred_at, so it lands in the same event_date
-        // partition: matching on the date as well lets the merge read only the partitions the
-        // increment touches. Sessions can move date (a late start), so they match on the key
-        // alone.
-        let predicate = match &self.table().stitch {
-            None => format!("t.event_date = s.event_date AND t.{key} = s.{key}"),
-            Some(_) => format!("t.{key} = s.{key}"),
-        };
+        // Sessions can move date (a late start), so they match on the key alone.
+        let predicate = format!("t.{key} = s.{key}");
         let merge = out
             .merge(source, predicate)
             .with_source_alias("s")
@@ -101,4 +102,68 @@ impl SilverJob {
             Ok(t)
         }
     }
+
+    /// Append the rows whose key the table lacks. A re-sent event carries its original
+    /// occurred_at, so it lands in the same event_date partition: only the key and date columns
+    /// of the partitions the rows touch are read (a MERGE reads and buffers whole rows of those
+    /// partitions, which grows with the table during a replay).
+    async fn insert_new(
+        &self,
+        ctx: &SessionContext,
+        out: DeltaTable,
+        schema: SchemaRef,
+        rows: Vec<RecordBatch>,
+        txn: CommitProperties,
+        report: &mut RunReport,
+    ) -> Result<DeltaTable, DeltaTableError> {
+        let key = self.table().key();
+        let dates = dates_of(&rows);
+        let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows])?))?;
+        let present = ctx
+            .read_table(out.table_provider().await?)?
+            .filter(col("event_date").in_list(dates, false))?
+            .select(vec![
+                col("event_date").alias("present_date"),
+                col(key).alias("present_key"),
+            ])?;
+        let fresh = source
+            .join(
+                present,
+                JoinType::LeftAnti,
+                &["event_date", key],
+                &["present_date", "present_key"],
+                None,
+            )?
+            .collect()
+            .await?;
+        let inserted: usize = fresh.iter().map(RecordBatch::num_rows).sum();
+        if inserted == 0 {
+            return self.checkpoint_only(out, txn).await;
+        }
+        report.rows_out += inserted;
+        out.write(fresh)
+            .with_save_mode(SaveMode::Append)
+            // New optional fields of a newer schema_version arrive as new nullable columns.
+            .with_schema_mode(SchemaMode::Merge)
+            .with_partition_columns(["event_date"])
+            .with_commit_properties(txn)
+            .await
+    }
+}
+
+/// The distinct event dates of `rows`, as literals for a partition filter.
+fn dates_of(rows: &[RecordBatch]) -> Vec<Expr> {
+    let mut dates = BTreeSet::new();
+    for batch in rows {
+        if let Some(days) = batch
+            .column_by_name("event_date")
+            .and_then(|c| c.as_primitive_opt::<Date32Type>())
+        {
+            dates.extend(days.iter().flatten());
+        }
+    }
+    dates
+        .into_iter()
+        .map(|d| lit(ScalarValue::Date32(Some(d))))
+        .collect()
 }
