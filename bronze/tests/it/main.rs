@@ -107,3 +107,29 @@ async fn different_partitions_commit_side_by_side() {
     assert_eq!(ra.unwrap().rows + rb.unwrap().rows, 20);
     assert_eq!(count(&lake, "SELECT count(*) FROM bronze.events").await, 20);
 }
+
+/// A prepared batch of several partitions is filtered per partition by what Bronze stores, and
+/// committing it again (a retry after a lost answer) writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_batch_is_filtered_per_partition_and_retries_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(&dir.path().display().to_string()).unwrap();
+    let mut w = BronzeWriter::open(&lake, inspector(), "g").await.unwrap();
+    w.commit(&records("t", 1, 0..30)).await.unwrap();
+    let mut batch = records("t", 0, 0..20);
+    batch.extend(records("t", 1, 20..40));
+    let prepared = w.prepare(batch).unwrap();
+    let first = w.commit_prepared(&prepared).await.unwrap();
+    assert_eq!((first.rows, first.already_committed), (30, 10));
+    assert_eq!(
+        first.last_offsets,
+        [
+            (PartitionKey::new("t", 0), 19),
+            (PartitionKey::new("t", 1), 39)
+        ]
+        .into()
+    );
+    let retry = w.commit_prepared(&prepared).await.unwrap();
+    assert_eq!((retry.rows, retry.version), (0, None));
+    assert_eq!(count(&lake, "SELECT count(*) FROM bronze.events").await, 60);
+}
