@@ -2,10 +2,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use deltalake::arrow::array::{BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::compute::filter_record_batch;
-use deltalake::arrow::datatypes::{Int32Type, Int64Type};
-use deltalake::arrow::error::ArrowError;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::parquet::basic::Compression;
@@ -13,7 +11,7 @@ use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
-use strata_pipelines::Lake;
+use strata_pipelines::{Lake, typed_column};
 use strata_quality::Inspector;
 use strata_schemas::bronze::{PARTITION_COLUMNS, col, events_schema};
 use tracing::{debug, warn};
@@ -174,20 +172,20 @@ impl BronzeWriter {
 
     /// Commit records (any mix of topics and partitions) exactly once.
     pub async fn commit(&mut self, records: &[RawRecord]) -> Result<CommitReport> {
-        let now_us = chrono::Utc::now().timestamp_micros();
-        let batch = build_batch(&self.inspector, records.iter(), now_us)?;
+        let batch = self.inspect(records)?;
         self.commit_batch(&batch).await
     }
 
     /// Inspect records into the Arrow batch a commit writes, releasing the records: a caller
     /// that retries holds one copy of its batch instead of two.
     pub fn prepare(&self, records: Vec<RawRecord>) -> Result<Prepared> {
+        Ok(Prepared(self.inspect(&records)?))
+    }
+
+    /// The records as a `bronze.events` batch, stamped with the time of ingestion.
+    fn inspect(&self, records: &[RawRecord]) -> Result<RecordBatch> {
         let now_us = chrono::Utc::now().timestamp_micros();
-        Ok(Prepared(build_batch(
-            &self.inspector,
-            records.iter(),
-            now_us,
-        )?))
+        build_batch(&self.inspector, records.iter(), now_us)
     }
 
     /// Commit a prepared batch exactly once (as [`BronzeWriter::commit`]).
@@ -218,10 +216,7 @@ impl BronzeWriter {
                 .map(|(k, v)| Transaction::new(self.app_id(k), *v))
                 .collect();
             let rows = fresh.num_rows();
-            let valid = fresh
-                .column_by_name(col::VALID)
-                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-                .map_or(0, BooleanArray::true_count);
+            let valid = typed_column::<BooleanArray>(&fresh, col::VALID)?.true_count();
             let written = self
                 .table
                 .clone()
@@ -271,23 +266,9 @@ struct Positions {
 
 impl Positions {
     fn of(batch: &RecordBatch) -> Result<Self> {
-        let column = |name: &str| {
-            batch.column_by_name(name).ok_or_else(|| {
-                ArrowError::SchemaError(format!("bronze batch without column {name}"))
-            })
-        };
-        let mistyped = |name: &str| {
-            ArrowError::SchemaError(format!("bronze batch column {name} has the wrong type"))
-        };
-        let topics = column(col::TOPIC)?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| mistyped(col::TOPIC))?;
-        let partitions = column(col::PARTITION)?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| mistyped(col::PARTITION))?;
-        let offsets = column(col::OFFSET)?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| mistyped(col::OFFSET))?;
+        let topics: &StringArray = typed_column(batch, col::TOPIC)?;
+        let partitions: &Int32Array = typed_column(batch, col::PARTITION)?;
+        let offsets: &Int64Array = typed_column(batch, col::OFFSET)?;
         let mut keys: Vec<PartitionKey> = Vec::new();
         let mut rows = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 pub mod changes;
+pub mod columns;
 pub mod error;
 pub mod http;
 pub mod job;
@@ -25,6 +26,7 @@ pub use changes::{
     Commit, DataFile, ERASURE_MARK, Increment, SnapshotProgress, checkpoint_versions, commit,
     increment, increments, increments_resuming,
 };
+pub use columns::typed_column;
 pub use deltalake;
 pub use error::{Error, Result};
 pub use job::{Declaration, JobSpec, JobSpecBuilder, txn_version};

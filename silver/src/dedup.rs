@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 
-use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
+use deltalake::arrow::array::{
+    Array, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use deltalake::arrow::compute::filter_record_batch;
-use deltalake::arrow::datatypes::{Int32Type, Int64Type};
 use deltalake::arrow::error::ArrowError;
+use strata_pipelines::typed_column;
 
 /// A row's Kafka position, compared as (topic, partition, offset).
 type Position<'a> = (&'a str, i32, i64);
@@ -53,33 +55,17 @@ pub fn first_copies(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, ArrowEr
 struct Columns<'a> {
     ids: &'a StringArray,
     topics: &'a StringArray,
-    partitions: &'a deltalake::arrow::array::Int32Array,
-    offsets: &'a deltalake::arrow::array::Int64Array,
+    partitions: &'a Int32Array,
+    offsets: &'a Int64Array,
 }
 
 impl<'a> Columns<'a> {
     fn of(batch: &'a RecordBatch) -> Result<Self, ArrowError> {
-        let column = |name: &str| {
-            batch.column_by_name(name).ok_or_else(|| {
-                ArrowError::SchemaError(format!("decoded rows without column {name}"))
-            })
-        };
-        let mistyped = |name: &str| {
-            ArrowError::SchemaError(format!("decoded column {name} has an unexpected type"))
-        };
         Ok(Self {
-            ids: column("event_id")?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| mistyped("event_id"))?,
-            topics: column("bronze_topic")?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| mistyped("bronze_topic"))?,
-            partitions: column("bronze_partition")?
-                .as_primitive_opt::<Int32Type>()
-                .ok_or_else(|| mistyped("bronze_partition"))?,
-            offsets: column("bronze_offset")?
-                .as_primitive_opt::<Int64Type>()
-                .ok_or_else(|| mistyped("bronze_offset"))?,
+            ids: typed_column(batch, "event_id")?,
+            topics: typed_column(batch, "bronze_topic")?,
+            partitions: typed_column(batch, "bronze_partition")?,
+            offsets: typed_column(batch, "bronze_offset")?,
         })
     }
 
@@ -96,7 +82,6 @@ impl<'a> Columns<'a> {
 mod tests {
     use std::sync::Arc;
 
-    use deltalake::arrow::array::{Int32Array, Int64Array};
     use deltalake::arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;

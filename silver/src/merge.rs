@@ -1,18 +1,22 @@
-//! Writing an increment's rows: a MERGE on the table's key (insert new events; a stitched row
-//! keeps what it holds and gains what it lacked), in one commit with the job's checkpoint.
+//! Writing a chunk's rows in one commit with the job's checkpoint: new events appended, or
+//! stitched rows MERGEd on their key.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{AsArray, RecordBatch};
-use deltalake::arrow::datatypes::{Date32Type, SchemaRef};
+use deltalake::arrow::array::{Date32Array, RecordBatch};
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::error::ArrowError;
 use deltalake::datafusion::common::{JoinType, ScalarValue};
 use deltalake::datafusion::datasource::MemTable;
-use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
+use deltalake::datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
+
+use strata_pipelines::typed_column;
+use strata_project::Stitch;
 
 use crate::job::{RunReport, SilverJob};
 
@@ -29,8 +33,8 @@ impl SilverJob {
             .await
     }
 
-    /// Merge `rows` into `out` with the checkpoint in `txn`; the rows written go to `report`.
-    /// Tables of single events only insert what they lack; stitched tables MERGE.
+    /// Write `rows` into `out` with the checkpoint in `txn`; the rows written go to `report`.
+    /// Tables of single events append what they lack; stitched tables MERGE.
     pub(crate) async fn merge(
         &self,
         ctx: &SessionContext,
@@ -43,11 +47,25 @@ impl SilverJob {
         if rows.iter().all(|b| b.num_rows() == 0) {
             return self.checkpoint_only(out, txn).await;
         }
-        if self.table().stitch.is_none() {
-            return self.insert_new(ctx, out, schema, rows, txn, report).await;
+        let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows.clone()])?))?;
+        match &self.table().stitch {
+            None => self.insert_new(ctx, out, source, &rows, txn, report).await,
+            Some(stitch) => self.merge_stitched(out, source, stitch, txn, report).await,
         }
+    }
+
+    /// MERGE stitched rows on their key: a stitched row keeps what it holds and gains what it
+    /// lacked, and a late first event (its date column arriving) moves the row to that
+    /// event's day. Sessions can move date, so they match on the key alone.
+    async fn merge_stitched(
+        &self,
+        out: DeltaTable,
+        source: DataFrame,
+        stitch: &Stitch,
+        txn: CommitProperties,
+        report: &mut RunReport,
+    ) -> Result<DeltaTable, DeltaTableError> {
         let before = out.version();
-        let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows])?))?;
         let columns: Vec<String> = self
             .table()
             .schema()
@@ -55,11 +73,9 @@ impl SilverJob {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let key = self.table().key();
-        // Sessions can move date (a late start), so they match on the key alone.
-        let predicate = format!("t.{key} = s.{key}");
-        let merge = out
-            .merge(source, predicate)
+        let key = &stitch.key;
+        let (t, metrics) = out
+            .merge(source, format!("t.{key} = s.{key}"))
             .with_source_alias("s")
             .with_target_alias("t")
             // New optional fields of a newer schema_version arrive as new nullable columns.
@@ -70,12 +86,8 @@ impl SilverJob {
                     i = i.set(c.as_str(), format!("s.{c}"));
                 }
                 i
-            })?;
-        let merge = match &self.table().stitch {
-            None => merge,
-            // A stitched row keeps what it holds and gains what it lacked; a late first event
-            // (its date column arriving) moves the row to that event's day.
-            Some(stitch) => merge.when_matched_update(|u| {
+            })?
+            .when_matched_update(|u| {
                 let d = &stitch.date;
                 let mut u = u.update(
                     "event_date",
@@ -85,14 +97,13 @@ impl SilverJob {
                     ),
                 );
                 for c in &columns {
-                    if *c != stitch.key && c != "event_date" {
+                    if c != key && c != "event_date" {
                         u = u.update(c.as_str(), format!("coalesce(t.{c}, s.{c})"));
                     }
                 }
                 u
-            })?,
-        };
-        let (t, metrics) = merge.await?;
+            })?
+            .await?;
         report.rows_out += metrics.num_target_rows_inserted + metrics.num_target_rows_updated;
         if t.version() == before {
             // Every row was already there: the merge committed nothing, so commit the
@@ -111,17 +122,15 @@ impl SilverJob {
         &self,
         ctx: &SessionContext,
         out: DeltaTable,
-        schema: SchemaRef,
-        rows: Vec<RecordBatch>,
+        source: DataFrame,
+        rows: &[RecordBatch],
         txn: CommitProperties,
         report: &mut RunReport,
     ) -> Result<DeltaTable, DeltaTableError> {
         let key = self.table().key();
-        let dates = dates_of(&rows);
-        let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows])?))?;
         let present = ctx
             .read_table(out.table_provider().await?)?
-            .filter(col("event_date").in_list(dates, false))?
+            .filter(col("event_date").in_list(dates_of(rows)?, false))?
             .select(vec![
                 col("event_date").alias("present_date"),
                 col(key).alias("present_key"),
@@ -152,18 +161,14 @@ impl SilverJob {
 }
 
 /// The distinct event dates of `rows`, as literals for a partition filter.
-fn dates_of(rows: &[RecordBatch]) -> Vec<Expr> {
+fn dates_of(rows: &[RecordBatch]) -> Result<Vec<Expr>, ArrowError> {
     let mut dates = BTreeSet::new();
     for batch in rows {
-        if let Some(days) = batch
-            .column_by_name("event_date")
-            .and_then(|c| c.as_primitive_opt::<Date32Type>())
-        {
-            dates.extend(days.iter().flatten());
-        }
+        let days: &Date32Array = typed_column(batch, "event_date")?;
+        dates.extend(days.iter().flatten());
     }
-    dates
+    Ok(dates
         .into_iter()
         .map(|d| lit(ScalarValue::Date32(Some(d))))
-        .collect()
+        .collect())
 }

@@ -61,11 +61,7 @@ impl Committer {
             return Ok(());
         }
         self.settle(consumer, summary).await?;
-        let Some(writer) = self.writer.take() else {
-            return Err(Error::CommitTask(
-                "the Bronze writer was lost by a failed commit".into(),
-            ));
-        };
+        let writer = self.writer.take().ok_or_else(lost_writer)?;
         let task = commit_with_retries(
             writer,
             records,
@@ -84,9 +80,7 @@ impl Committer {
         summary: &mut IngestSummary,
     ) -> Result<&mut BronzeWriter> {
         self.settle(consumer, summary).await?;
-        self.writer.as_mut().ok_or_else(|| {
-            Error::CommitTask("the Bronze writer was lost by a failed commit".into())
-        })
+        self.writer.as_mut().ok_or_else(lost_writer)
     }
 
     /// The table version of the last commit that landed.
@@ -144,8 +138,12 @@ impl Committer {
     }
 }
 
-/// One batch into Bronze, retrying what may succeed on a second try (a lost connection to the
-/// object store, a conflict storm).
+/// The writer is gone only after a commit task panicked.
+fn lost_writer() -> Error {
+    Error::CommitTask("the Bronze writer was lost by a commit task that panicked".into())
+}
+
+/// The commit task: the batch into Bronze, handing the writer back however it went.
 async fn commit_with_retries(
     mut writer: BronzeWriter,
     records: Vec<RawRecord>,
@@ -153,28 +151,35 @@ async fn commit_with_retries(
     metrics: Arc<Metrics>,
 ) -> Landed {
     let t0 = Instant::now();
+    let outcome = commit(&mut writer, records, &inspector, &metrics).await;
+    Landed {
+        writer,
+        outcome,
+        took: t0.elapsed(),
+    }
+}
+
+/// One batch into Bronze, retrying what may succeed on a second try (a lost connection to the
+/// object store, a conflict storm).
+async fn commit(
+    writer: &mut BronzeWriter,
+    records: Vec<RawRecord>,
+    inspector: &Inspector,
+    metrics: &Metrics,
+) -> Result<CommitReport> {
     if let Some(registry) = inspector.registry() {
         registry
             .prefetch(records.iter().map(|r| r.value.as_deref()))
             .await;
     }
-    let prepared = match writer.prepare(records) {
-        Ok(p) => p,
-        Err(e) => {
-            return Landed {
-                writer,
-                outcome: Err(e.into()),
-                took: t0.elapsed(),
-            };
-        }
-    };
+    let prepared = writer.prepare(records)?;
     let mut attempt = 0;
-    let outcome = loop {
+    loop {
         attempt += 1;
         match writer.commit_prepared(&prepared).await {
             Ok(r) => {
                 metrics.last_commit_failed.store(false, Ordering::Relaxed);
-                break Ok(r);
+                return Ok(r);
             }
             Err(e) if e.is_retryable() && attempt < COMMIT_ATTEMPTS => {
                 metrics.last_commit_failed.store(true, Ordering::Relaxed);
@@ -185,13 +190,8 @@ async fn commit_with_retries(
             }
             Err(e) => {
                 metrics.commit_errors.inc();
-                break Err(e.into());
+                return Err(e.into());
             }
         }
-    };
-    Landed {
-        writer,
-        outcome,
-        took: t0.elapsed(),
     }
 }
