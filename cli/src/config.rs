@@ -282,6 +282,8 @@ pub struct RunConfig {
     /// days recomputed for a Gold job. A replay or a catch-up after an outage then holds one
     /// chunk at a time and resumes after the last one committed; 0: a whole increment at once.
     pub chunk_rows: u64,
+    /// Jobs a pass runs at once (each holds one chunk); 0: one per core.
+    pub max_parallel_jobs: usize,
 }
 
 impl Default for RunConfig {
@@ -298,6 +300,7 @@ impl Default for RunConfig {
             sla_s: BTreeMap::new(),
             memory_limit_mb: 0,
             chunk_rows: 250_000,
+            max_parallel_jobs: 0,
         }
     }
 }
@@ -364,6 +367,10 @@ impl RunConfig {
             min_interval: Duration::from_millis(self.min_interval_ms),
             failed_cooldown: Duration::from_secs(self.failed_cooldown_s),
             record_runs: true,
+            max_parallel_jobs: match self.max_parallel_jobs {
+                0 => strata_orchestration::default_parallel_jobs(),
+                n => n,
+            },
         }
     }
 }

@@ -25,5 +25,5 @@ pub use dag::Dag;
 pub use error::{Error, ErrorDomain, FailedExpectation, JobFailure, Result};
 pub use job::{Job, JobOutput, platform_jobs, platform_jobs_with};
 pub use metrics::RunMetrics;
-pub use runner::{PassReport, RetryPolicy, RunSettings, Runner};
+pub use runner::{PassReport, RetryPolicy, RunSettings, Runner, default_parallel_jobs};
 pub use runs::{RunRecord, RunStatus, runs_table};

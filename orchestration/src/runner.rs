@@ -11,6 +11,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use strata_pipelines::{Lake, TableName, TableVersions};
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::Result;
@@ -58,6 +59,14 @@ pub struct RunSettings {
     pub failed_cooldown: Duration,
     /// Write every run to `_strata.runs`.
     pub record_runs: bool,
+    /// Jobs running at once. Each holds a chunk of its input, so this (not the number of
+    /// tables a project declares) bounds a pass's memory.
+    pub max_parallel_jobs: usize,
+}
+
+/// One job per core: more only adds chunks held at once, not throughput.
+pub fn default_parallel_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 impl Default for RunSettings {
@@ -67,6 +76,7 @@ impl Default for RunSettings {
             min_interval: Duration::ZERO,
             failed_cooldown: Duration::from_secs(60),
             record_runs: true,
+            max_parallel_jobs: default_parallel_jobs(),
         }
     }
 }
@@ -198,6 +208,7 @@ impl Runner {
         let mut outcome: Vec<Option<Outcome>> = vec![None; n];
         let mut pending: BTreeSet<usize> = self.dag.order().iter().copied().collect();
         let mut running = FuturesUnordered::new();
+        let slots = Arc::new(Semaphore::new(self.settings.max_parallel_jobs.max(1)));
         loop {
             // Launch (or settle) every job whose upstream has settled.
             let mut progressed = true;
@@ -260,8 +271,11 @@ impl Runner {
                     let lake = self.lake.clone();
                     let policy = self.settings.retry.clone();
                     let metrics = self.metrics.clone();
-                    let started = Utc::now();
+                    let slots = slots.clone();
                     running.push(async move {
+                        // The semaphore is never closed; without a permit the job runs anyway.
+                        let _slot = slots.acquire_owned().await.ok();
+                        let started = Utc::now();
                         let handle = tokio::spawn(run_with_retry(job, lake, policy, metrics));
                         let (attempts, result) = match handle.await {
                             Ok(r) => r,

@@ -152,3 +152,40 @@ pub fn jobs_with(
         })
         .collect()
 }
+
+/// Counts how many jobs are inside `run` at once; wraps every job of a pass.
+#[derive(Debug)]
+pub struct Counted {
+    pub inner: Arc<dyn Job>,
+    pub now: Arc<AtomicU32>,
+    pub most: Arc<AtomicU32>,
+}
+
+impl Job for Counted {
+    fn spec(&self) -> JobSpec {
+        self.inner.spec()
+    }
+
+    fn run<'a>(&'a self, lake: &'a Lake) -> BoxFuture<'a, Result<JobOutput, JobFailure>> {
+        Box::pin(async move {
+            let inside = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(inside, Ordering::SeqCst);
+            let out = self.inner.run(lake).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            out
+        })
+    }
+
+    fn recompute<'a>(
+        &'a self,
+        lake: &'a Lake,
+        days: &'a BTreeSet<String>,
+        props: CommitProperties,
+    ) -> BoxFuture<'a, Result<JobOutput, JobFailure>> {
+        self.inner.recompute(lake, days, props)
+    }
+
+    fn lookahead_days(&self) -> u32 {
+        self.inner.lookahead_days()
+    }
+}

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use strata_orchestration::{
@@ -6,7 +7,7 @@ use strata_orchestration::{
 };
 use strata_testkit::dump;
 
-use crate::fixtures::{Flaky, bronze, jobs_with, lake};
+use crate::fixtures::{Counted, Flaky, bronze, jobs_with, lake};
 
 fn settings() -> RunSettings {
     RunSettings {
@@ -185,5 +186,50 @@ async fn jobs_run_only_when_an_input_gains_a_version() {
                 );
             }
         }
+    }
+}
+
+/// A pass runs at most `max_parallel_jobs` jobs at once (each holds a chunk of its input), and
+/// uses that many when the graph has independent jobs ready (the four Silver tables that no
+/// expectation ties together).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_runs_at_most_max_parallel_jobs_at_once() {
+    for limit in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path());
+        bronze(&lake, 600, 1, 1, 5).await;
+        let (now, most) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let jobs: Vec<Arc<dyn Job>> = platform_jobs(&strata_testkit::project())
+            .into_iter()
+            .map(|inner| {
+                Arc::new(Counted {
+                    inner,
+                    now: now.clone(),
+                    most: most.clone(),
+                }) as Arc<dyn Job>
+            })
+            .collect();
+        let settings = RunSettings {
+            max_parallel_jobs: limit as usize,
+            ..settings()
+        };
+        let mut runner = Runner::new(
+            lake.clone(),
+            jobs,
+            settings,
+            Arc::new(RunMetrics::default()),
+        )
+        .unwrap();
+        let report = runner.pass().await.unwrap();
+        assert!(report.failed().is_empty(), "{:?}", report.failed());
+        assert_eq!(
+            report.runs.len(),
+            platform_jobs(&strata_testkit::project()).len()
+        );
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            limit,
+            "most jobs at once with max_parallel_jobs = {limit}"
+        );
     }
 }
