@@ -85,10 +85,13 @@ impl fmt::Debug for BronzeWriter {
 /// Parquet settings for Bronze. Raw values, ids and messages are nearly unique: dictionary
 /// encoding them costs time and saves nothing, so only the low-cardinality columns use it.
 fn writer_properties() -> WriterProperties {
-    // Chunk-level statistics are what Delta readers use for skipping; page indexes cost time.
+    // Chunk-level statistics are what Delta readers use for skipping; page indexes cost time,
+    // except the event type's: rows are grouped by type (`build_batch`), and its page index
+    // is what lets a reader of some types skip the other types' pages of every column.
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_statistics_enabled(EnabledStatistics::Chunk);
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_column_statistics_enabled(ColumnPath::from(col::EVENT_TYPE), EnabledStatistics::Page);
     for column in [
         col::VALUE,
         col::KEY,

@@ -133,3 +133,41 @@ async fn a_prepared_batch_is_filtered_per_partition_and_retries_write_nothing() 
     assert_eq!((retry.rows, retry.version), (0, None));
     assert_eq!(count(&lake, "SELECT count(*) FROM bronze.events").await, 60);
 }
+
+/// A batch's rows are grouped by event type, in Kafka order within a type, so that a reader of
+/// some types skips the pages of the others; every row is still there.
+#[test]
+fn a_batch_groups_its_rows_by_event_type_in_kafka_order() {
+    let types = ["b.t", "a.t", "b.t", "c.t", "a.t", "b.t"];
+    let recs: Vec<RawRecord> = types
+        .iter()
+        .enumerate()
+        .map(|(o, t)| RawRecord {
+            value: Some(format!(r#"{{"event_type": "{t}"}}"#).into_bytes()),
+            ..records("t", 0, o as i64..o as i64 + 1).remove(0)
+        })
+        .chain(records("t", 0, 6..7))
+        .collect();
+    let batch = strata_bronze::build_batch(&inspector(), recs.iter(), 0).unwrap();
+    let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+    let types = column("event_type");
+    let types = deltalake::arrow::array::cast::as_string_array(&types);
+    let offsets = column("offset");
+    let offsets = deltalake::arrow::array::cast::as_primitive_array::<
+        deltalake::arrow::datatypes::Int64Type,
+    >(&offsets);
+    let rows: Vec<(Option<&str>, i64)> =
+        types.iter().zip(offsets.values().iter().copied()).collect();
+    assert_eq!(
+        rows,
+        [
+            (Some("a.t"), 1),
+            (Some("a.t"), 4),
+            (Some("b.t"), 0),
+            (Some("b.t"), 2),
+            (Some("b.t"), 5),
+            (Some("c.t"), 3),
+            (None, 6),
+        ]
+    );
+}
