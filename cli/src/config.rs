@@ -277,6 +277,8 @@ pub struct RunConfig {
     pub sla_s: BTreeMap<String, u64>,
     /// Memory a refinement query (one Silver or Gold job run, `run`, `replay`, backfills)
     /// may hold before its sorts, aggregations and joins spill to disk, in MiB; 0: unbounded.
+    /// Bounded by default: a catch-up's largest day (one Gold sort over millions of rows) set
+    /// the whole process's peak, unbounded.
     pub memory_limit_mb: usize,
     /// Input rows a job refines per commit: Bronze rows for a Silver job, input rows of the
     /// days recomputed for a Gold job. A replay or a catch-up after an outage then holds one
@@ -298,7 +300,7 @@ impl Default for RunConfig {
             metrics_addr: "127.0.0.1:0".into(),
             default_sla_s: 300,
             sla_s: BTreeMap::new(),
-            memory_limit_mb: 0,
+            memory_limit_mb: 512,
             chunk_rows: 250_000,
             max_parallel_jobs: 0,
         }
