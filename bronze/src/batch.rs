@@ -1,14 +1,11 @@
 use std::sync::Arc;
 
 use deltalake::arrow::array::{
-    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Int32Builder, Int64Builder,
-    RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder, UInt32Array,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Int32Builder, Int64Builder,
+    RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use deltalake::arrow::compute::take_record_batch;
-use deltalake::arrow::error::ArrowError;
-use strata_pipelines::typed_column;
-use strata_quality::Inspector;
-use strata_schemas::bronze::{col, events_schema};
+use strata_quality::{Inspection, Inspector};
+use strata_schemas::bronze::events_schema;
 
 use crate::{RawRecord, Result};
 
@@ -72,8 +69,7 @@ where
     let mut ingest_date = Date32Builder::with_capacity(n);
     let date = i32::try_from(ingested_at_us.div_euclid(DAY_US)).unwrap_or(i32::MAX);
 
-    for r in records {
-        let inspection = inspector.inspect(r.value.as_deref());
+    for (r, inspection) in grouped_by_event_type(inspector, records) {
         let e = &inspection.event;
         topic.append_value(&r.topic);
         partition.append_value(r.partition);
@@ -121,28 +117,26 @@ where
         Arc::new(ingested_at.finish()),
         Arc::new(ingest_date.finish()),
     ];
-    let batch = RecordBatch::try_new(events_schema(), columns)?;
-    Ok(grouped_by_event_type(batch)?)
+    Ok(RecordBatch::try_new(events_schema(), columns)?)
 }
 
-/// The rows of `batch` grouped by event type (types in byte order, rows without one last),
-/// in their Kafka order within a type. Each Silver table reads the events of its own types:
-/// grouped, they fill whole Parquet pages, and a reader whose filter selects none of a page's
-/// rows skips it without decompressing it (interleaved, every table decompressed every page
-/// of the raw values). Positions are stored with each row, so nothing relies on row order.
-pub fn grouped_by_event_type(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let types: &StringArray = typed_column(&batch, col::EVENT_TYPE)?;
-    let key = |i: u32| {
-        let i = i as usize;
-        (types.is_null(i), types.is_valid(i).then(|| types.value(i)))
-    };
-    let rows = u32::try_from(batch.num_rows())
-        .map_err(|_| ArrowError::InvalidArgumentError("batch over 2^32 rows".into()))?;
-    if (1..rows).all(|i| key(i - 1) <= key(i)) {
-        return Ok(batch);
+/// The records with their inspections, grouped by event type (types in byte order, records
+/// without one last), in Kafka order within a type. Each Silver table reads the events of its
+/// own types: grouped, they fill whole Parquet pages, and a reader whose filter selects none of
+/// a page's rows skips it without decompressing it (interleaved, every table decompressed every
+/// page of the raw values). Positions are stored with each row, so nothing relies on row order.
+fn grouped_by_event_type<'a>(
+    inspector: &Inspector,
+    records: impl Iterator<Item = &'a RawRecord>,
+) -> Vec<(&'a RawRecord, Inspection)> {
+    let mut rows: Vec<_> = records
+        .map(|r| (r, inspector.inspect(r.value.as_deref())))
+        .collect();
+    fn key(i: &Inspection) -> (bool, Option<&str>) {
+        let t = i.event.event_type.as_deref();
+        (t.is_none(), t)
     }
-    let mut order: Vec<u32> = (0..rows).collect();
-    // Stable: rows of one type keep their order.
-    order.sort_by(|a, b| key(*a).cmp(&key(*b)));
-    take_record_batch(&batch, &UInt32Array::from(order))
+    // Stable: records of one type keep their order.
+    rows.sort_by(|(_, a), (_, b)| key(a).cmp(&key(b)));
+    rows
 }

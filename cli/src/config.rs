@@ -277,8 +277,8 @@ pub struct RunConfig {
     pub sla_s: BTreeMap<String, u64>,
     /// Memory a refinement query (one Silver or Gold job run, `run`, `replay`, backfills)
     /// may hold before its sorts, aggregations and joins spill to disk, in MiB; 0: unbounded.
-    /// Bounded by default: a catch-up's largest day (one Gold sort over millions of rows) set
-    /// the whole process's peak, unbounded.
+    /// Bounded by default: unbounded, one Gold sort over a catch-up's largest day set the
+    /// whole process's peak.
     pub memory_limit_mb: usize,
     /// Input rows a job refines per commit: Bronze rows for a Silver job, input rows of the
     /// days recomputed for a Gold job. A replay or a catch-up after an outage then holds one
