@@ -1,5 +1,7 @@
 //! `strata`: one binary for the whole platform.
 
+#[cfg(not(target_env = "msvc"))]
+mod alloc;
 mod commands;
 mod config;
 
@@ -183,7 +185,6 @@ fn init_logging(config: &Config) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tune_allocator(&cli.command);
     let config = match cli.common.resolve() {
         Ok(c) => c,
         Err(e) => {
@@ -213,29 +214,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// glibc's allocator, tuned for long-running processes with many threads. By default every
-/// thread that contends gets its own arena (up to 8 per core), and freed pages stay in them:
-/// two arenas cut a replay's peak RSS by a quarter and ran it no slower (less lock traffic on
-/// 2 cores, measured with MALLOC_ARENA_MAX). Ingest also fixes the mmap threshold at 256 KiB:
-/// otherwise it rises to the largest block freed, and the Arrow and Parquet buffers of every
-/// batch (MBs each) came from arenas that never shrink. That took a quarter off ingest's heap
-/// at the same throughput, but cost a replay 10-20% in page faults, so only ingest sets it.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn tune_allocator(command: &Command) {
-    let ingest = matches!(command, Command::Ingest(_));
-    // SAFETY: mallopt only sets allocator parameters; it runs before any other thread starts.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        if ingest {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator(_: &Command) {}
 
 /// The error and its causes, skipping causes whose text the message already includes.
 fn error_chain(e: &anyhow::Error) -> String {
