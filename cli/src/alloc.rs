@@ -27,52 +27,33 @@ static ALLOCATOR: Allocator = Allocator;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8] = b"narenas:2\0";
 
-fn system() -> bool {
-    SYSTEM.load(Ordering::Relaxed)
+/// The allocator of this process.
+fn chosen() -> &'static dyn GlobalAlloc {
+    match SYSTEM.load(Ordering::Relaxed) {
+        true => &System,
+        false => &Jemalloc,
+    }
 }
 
-// SAFETY: each call goes to one allocator, the same for the whole process (SYSTEM is set
-// before any allocation), so every block is freed and resized by the allocator that made it.
+// SAFETY: every call goes to `chosen()`, the same allocator for the whole process (SYSTEM is
+// set before any allocation), so each block is freed and resized by the allocator that made
+// it; the callers' guarantees are forwarded unchanged.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe {
-            match system() {
-                true => System.alloc(layout),
-                false => Jemalloc.alloc(layout),
-            }
-        }
+        unsafe { chosen().alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe {
-            match system() {
-                true => System.alloc_zeroed(layout),
-                false => Jemalloc.alloc_zeroed(layout),
-            }
-        }
+        unsafe { chosen().alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees; the same allocator made `ptr`.
-        unsafe {
-            match system() {
-                true => System.dealloc(ptr, layout),
-                false => Jemalloc.dealloc(ptr, layout),
-            }
-        }
+        unsafe { chosen().dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees; the same allocator made `ptr`.
-        unsafe {
-            match system() {
-                true => System.realloc(ptr, layout, new_size),
-                false => Jemalloc.realloc(ptr, layout, new_size),
-            }
-        }
+        unsafe { chosen().realloc(ptr, layout, new_size) }
     }
 }
 
