@@ -126,7 +126,8 @@ impl Registry {
         if now == st.versions && (now.0.is_some() || !st.entries.is_empty()) {
             return Ok(());
         }
-        let (_, batches) = read_all(&self.lake, &schemas_table(), "id, subject, version").await?;
+        let (_, batches) =
+            read_all(&self.lake, &schemas_table(), &["id", "subject", "version"]).await?;
         let mut entries = Vec::new();
         for b in &batches {
             let (subject, version, id, st_, schema) = (
@@ -148,7 +149,7 @@ impl Registry {
                 });
             }
         }
-        let (_, batches) = read_all(&self.lake, &config_table(), "updated_at").await?;
+        let (_, batches) = read_all(&self.lake, &config_table(), &["updated_at"]).await?;
         let mut config = BTreeMap::new();
         for b in &batches {
             let (subject, level) = (strings(b, "subject")?, strings(b, "compatibility")?);

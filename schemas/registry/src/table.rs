@@ -5,9 +5,13 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use deltalake::arrow::array::{AsArray, Int32Array, RecordBatch, StringArray};
-use deltalake::arrow::compute::cast;
+use deltalake::arrow::compute::{
+    SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use strata_pipelines::{Lake, SessionBuilder, TableName};
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use strata_pipelines::{Lake, TableName};
 
 use crate::{Error, Result};
 
@@ -76,27 +80,61 @@ pub(crate) fn delta(table: TableName) -> impl Fn(deltalake::DeltaTableError) -> 
     }
 }
 
+/// Every row of a registry table, sorted by the `order` columns, with the version read.
+/// The files are read straight from Parquet: the tables are small and unpartitioned, and a
+/// query engine here would be paged into every process that follows the registry (ingest).
 pub(crate) async fn read_all(
     lake: &Lake,
     name: &TableName,
-    order: &str,
+    order: &[&str],
 ) -> Result<(Option<u64>, Vec<RecordBatch>)> {
     let Some(table) = lake.open(name).await? else {
         return Ok((None, Vec::new()));
     };
-    let ctx = deltalake::datafusion::prelude::SessionContext::new();
-    SessionBuilder::register(&ctx, name, &table).await?;
-    let batches = ctx
-        .sql(&format!(
-            "SELECT * FROM \"{}\".{} ORDER BY {order}",
-            name.layer, name.table
-        ))
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?
-        .collect()
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
-    Ok((table.version(), batches))
+    let storage = |e: &dyn std::fmt::Display| Error::Storage(format!("reading {name}: {e}"));
+    let store = table.object_store();
+    let files: Vec<_> = table
+        .snapshot()
+        .map_err(delta(name.clone()))?
+        .log_data()
+        .into_iter()
+        .map(|f| f.object_store_path())
+        .collect();
+    let mut batches = Vec::new();
+    for path in files {
+        let bytes = store
+            .get(&path)
+            .await
+            .map_err(|e| storage(&e))?
+            .bytes()
+            .await
+            .map_err(|e| storage(&e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .map_err(|e| storage(&e))?;
+        for batch in reader {
+            batches.push(batch.map_err(|e| storage(&e))?);
+        }
+    }
+    let Some(first) = batches.first() else {
+        return Ok((table.version(), batches));
+    };
+    let all = concat_batches(&first.schema(), &batches).map_err(|e| storage(&e))?;
+    let keys = order
+        .iter()
+        .map(|c| {
+            all.column_by_name(c)
+                .map(|values| SortColumn {
+                    values: values.clone(),
+                    options: None,
+                })
+                .ok_or_else(|| Error::Storage(format!("{name} has no column {c}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let sorted = lexsort_to_indices(&keys, None)
+        .and_then(|idx| take_record_batch(&all, &idx))
+        .map_err(|e| storage(&e))?;
+    Ok((table.version(), vec![sorted]))
 }
 
 pub(crate) fn strings(b: &RecordBatch, col: &str) -> Result<StringArray> {
