@@ -248,7 +248,7 @@ impl BronzeWriter {
 
     /// Write `batch` as new files and commit them with `txns` (the partitions' new offsets)
     /// in one Delta version. Parquet is written straight from Arrow: an append needs no query
-    /// plan, and planning one per batch paged in a good part of DataFusion's code for ingest.
+    /// plan, and building one per batch kept DataFusion's planning code resident in ingest.
     async fn append(
         &self,
         batch: RecordBatch,
