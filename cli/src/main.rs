@@ -94,8 +94,6 @@ impl CommonArgs {
         config.quality.expectations()?;
         config.maintenance.validate()?;
         config.alerts.validate()?;
-        // A broken project is refused before any command starts, every problem listed.
-        commands::project(&config)?;
         Ok(config)
     }
 }
@@ -185,7 +183,11 @@ fn init_logging(config: &Config) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.common.resolve() {
+    let config = match cli
+        .common
+        .resolve()
+        .and_then(|c| check_project(&cli.command, c))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
@@ -213,6 +215,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A broken project is refused before any command starts, every problem listed. Ingest
+/// checks only the project's events (it validates against nothing else), so a model being
+/// worked on never stops events from landing.
+fn check_project(command: &Command, config: Config) -> Result<Config> {
+    match command {
+        Command::Ingest(_) => commands::event_catalog(&config).map(|_| ()),
+        _ => commands::project(&config).map(|_| ()),
+    }?;
+    Ok(config)
 }
 
 /// The error and its causes, skipping causes whose text the message already includes.

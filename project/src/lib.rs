@@ -66,6 +66,24 @@ pub struct Project {
     pub roles: Vec<Role>,
 }
 
+/// The event schemas of the project in `dir`, or of the built-in project, read and checked
+/// without the rest of the project: what ingest validates against.
+pub fn events(dir: Option<&Path>) -> Result<Vec<EventSchema>> {
+    match dir {
+        Some(dir) => load::events_from_dir(dir),
+        None => load::events_only("built-in", &builtin::builtin_files()),
+    }
+}
+
+/// The schema catalog of these event types and versions.
+pub fn schema_catalog(events: &[EventSchema]) -> strata_schemas::SchemaCatalog {
+    let mut c = strata_schemas::SchemaCatalog::default();
+    for e in events {
+        c.insert(&e.event_type, e.version, e.schema.clone());
+    }
+    c
+}
+
 impl Project {
     /// Load and check the project in `dir`; every problem found is reported at once.
     pub fn load(dir: &Path) -> Result<Self> {
@@ -82,11 +100,7 @@ impl Project {
 
     /// The schema catalog of every declared event type and version.
     pub fn schema_catalog(&self) -> strata_schemas::SchemaCatalog {
-        let mut c = strata_schemas::SchemaCatalog::default();
-        for e in &self.events {
-            c.insert(&e.event_type, e.version, e.schema.clone());
-        }
-        c
+        schema_catalog(&self.events)
     }
 
     pub fn silver_table(&self, name: &str) -> Option<&SilverTable> {

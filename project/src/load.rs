@@ -21,6 +21,18 @@ const FOLDERS: [(&str, &str); 4] = [
 ];
 
 pub fn from_dir(dir: &Path) -> Result<Project> {
+    let files = read_dir_files(dir, &FOLDERS)?;
+    parse(&dir.display().to_string(), &files)
+}
+
+/// The event schemas alone of the project in `dir` (see [`events_only`]).
+pub fn events_from_dir(dir: &Path) -> Result<Vec<EventSchema>> {
+    let files = read_dir_files(dir, &FOLDERS[..1])?;
+    events_only(&dir.display().to_string(), &files)
+}
+
+/// The files of `dir`'s manifest, access file and the given declaration folders.
+fn read_dir_files(dir: &Path, folders: &[(&str, &str)]) -> Result<Files> {
     let read_err = |path: &Path, source| Error::Read {
         path: path.display().to_string(),
         source,
@@ -34,7 +46,7 @@ pub fn from_dir(dir: &Path) -> Result<Project> {
         let text = std::fs::read_to_string(&access).map_err(|e| read_err(&access, e))?;
         files.push(("access.toml".to_string(), text));
     }
-    for (folder, _) in FOLDERS {
+    for (folder, _) in folders {
         let sub = dir.join(folder);
         if !sub.is_dir() {
             continue;
@@ -54,7 +66,51 @@ pub fn from_dir(dir: &Path) -> Result<Project> {
             files.push((format!("{folder}/{name}"), text));
         }
     }
-    parse(&dir.display().to_string(), &files)
+    Ok(files)
+}
+
+/// The event schemas of a project's files, checked as [`parse`] checks them; nothing else is
+/// read. Ingest needs only these: a Silver table or Gold model being worked on does not stop
+/// events from landing, and checking models (which plans their SQL) stays out of ingest.
+pub fn events_only(source: &str, files: &Files) -> Result<Vec<EventSchema>> {
+    let mut problems = Vec::new();
+    let mut events: Vec<EventSchema> = Vec::new();
+    for (path, text) in files {
+        let Some(stem) = path.strip_prefix("events/") else {
+            continue;
+        };
+        let Some(stem) = stem.strip_suffix(".json") else {
+            problems.push(Problem::new(
+                path,
+                None,
+                "events/ holds only .json files; rename or move it",
+            ));
+            continue;
+        };
+        match event(stem, text) {
+            Ok(e)
+                if events
+                    .iter()
+                    .any(|o| (&o.event_type, o.version) == (&e.event_type, e.version)) =>
+            {
+                problems.push(Problem::new(
+                    &e.file,
+                    None,
+                    format!("{} v{} is declared twice", e.event_type, e.version),
+                ));
+            }
+            Ok(e) => events.push(e),
+            Err((line, message)) => problems.push(Problem::new(path, line, message)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(events)
+    } else {
+        Err(Error::Invalid {
+            source_dir: source.to_string(),
+            problems,
+        })
+    }
 }
 
 /// Build and check a project from its files.

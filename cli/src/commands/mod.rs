@@ -94,17 +94,33 @@ pub fn lake(config: &Config) -> Result<Lake> {
         .with_chunk_rows(Some(config.run.chunk_rows)))
 }
 
-/// The ingest inspector: the built-in schemas plus the versions registered in the lake's
+/// The configured project's event schemas alone, without its models: what ingest validates
+/// against (a model being worked on does not stop ingest, and ingest never plans SQL).
+pub fn event_catalog(config: &Config) -> Result<strata_schemas::SchemaCatalog> {
+    let dir = config.project.dir.as_deref().map(std::path::Path::new);
+    Ok(strata_project::schema_catalog(&strata_project::events(
+        dir,
+    )?))
+}
+
+/// The ingest inspector: the project's schemas plus the versions registered in the lake's
 /// registry, and the Confluent registry for framed values when configured.
 pub async fn inspector(config: &Config) -> Result<Arc<Inspector>> {
+    inspector_with(config, event_catalog(config)?).await
+}
+
+async fn inspector_with(
+    config: &Config,
+    declared: strata_schemas::SchemaCatalog,
+) -> Result<Arc<Inspector>> {
     let lake = lake(config)?;
     let catalog = if lake.local_path().is_none_or(|p| p.is_dir()) {
-        strata_registry::Registry::open(lake, project(config)?.schema_catalog())
+        strata_registry::Registry::open(lake, declared)
             .await?
             .catalog()
             .await?
     } else {
-        project(config)?.schema_catalog()
+        declared
     };
     let day = std::time::Duration::from_secs(86_400);
     let mut inspector = Inspector::new(
@@ -128,10 +144,11 @@ const SCHEMA_FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(
 /// `inspector`, kept in step with the lake's registry while the returned guard lives, so a
 /// version registered while ingest is up is accepted without a restart.
 pub async fn following_inspector(config: &Config) -> Result<(Arc<Inspector>, Following)> {
-    let inspector = inspector(config).await?;
+    let declared = event_catalog(config)?;
+    let inspector = inspector_with(config, declared.clone()).await?;
     let task = tokio::spawn(strata_registry::follow(
         lake(config)?,
-        project(config)?.schema_catalog(),
+        declared,
         inspector.clone(),
         SCHEMA_FOLLOW_EVERY,
     ));

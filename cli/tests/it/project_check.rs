@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::harness::{Env, succeed};
 use crate::projects::{copy_project, edit};
 
 /// `strata project check` on broken copies of the built-in project: each is refused, and the
@@ -272,5 +273,73 @@ fn project_check_names_the_file_line_and_fix_of_each_problem() {
     println!(
         "project check: {} broken projects refused with the expected message",
         cases.len()
+    );
+}
+
+/// Ingest validates against the project's events and nothing else: a Gold model that does not
+/// plan stops `run` at start (naming the file) but not ingest, whose events still land valid;
+/// a broken event schema stops ingest at start, naming the file and line.
+#[test]
+fn ingest_is_refused_only_for_broken_events() {
+    let env = Env::new(1);
+    let builtin = crate::harness::manifest_dir().join("../project/builtin");
+    let dir = tempfile::tempdir().unwrap();
+    copy_project(&builtin, dir.path());
+    edit(
+        dir.path(),
+        "gold/economy_daily.sql",
+        "count(*) AS transactions",
+        "count(*) AS transactions, sum(amount_usd) AS usd",
+    );
+    let with_project = |args: &[&str]| {
+        let mut c = env.strata();
+        c.arg("--project").arg(dir.path()).args(args);
+        c
+    };
+    let sim = env.simulate(&["--count", "300", "--seed", "59", "--malformed", "0.05"]);
+    succeed(with_project(&[
+        "ingest",
+        "--until-caught-up",
+        "--batch-max-wait-ms",
+        "300",
+    ]));
+    let (rows, _, valid) = env.bronze_counts();
+    assert_eq!(rows, 300, "every record landed");
+    assert_eq!(
+        valid,
+        sim["expected_valid"].as_u64().unwrap(),
+        "validated against the project's events"
+    );
+
+    let out = with_project(&["run", "--once"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "run started on a broken model");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("gold/economy_daily.sql: SQL does not plan:"),
+        "{err}"
+    );
+
+    edit(
+        dir.path(),
+        "events/mission.failed.v1.json",
+        "\"title\"",
+        "\"title\" \"x\"",
+    );
+    let out = with_project(&["ingest", "--until-caught-up"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "ingest started on a broken event"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("events/mission.failed.v1.json:4: not JSON"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("economy_daily"),
+        "ingest reported a model it does not use: {err}"
     );
 }
