@@ -103,8 +103,13 @@ pub fn events_only(source: &str, files: &Files) -> Result<Vec<EventSchema>> {
             Err((line, message)) => problems.push(Problem::new(path, line, message)),
         }
     }
+    finish(source, problems, events)
+}
+
+/// `value` when no problem was found, else every problem at once.
+fn finish<T>(source: &str, problems: Vec<Problem>, value: T) -> Result<T> {
     if problems.is_empty() {
-        Ok(events)
+        Ok(value)
     } else {
         Err(Error::Invalid {
             source_dir: source.to_string(),
@@ -168,14 +173,7 @@ pub fn parse(source: &str, files: &Files) -> Result<Project> {
     manifest_into(&mut project, manifest, &mut problems);
     project.roles = crate::access::roles(access);
     crate::check::check(&mut project, files, &mut problems);
-    if problems.is_empty() {
-        Ok(project)
-    } else {
-        Err(Error::Invalid {
-            source_dir: source.to_string(),
-            problems,
-        })
-    }
+    finish(source, problems, project)
 }
 
 /// The manifest's name, description and feature services; a missing manifest is a problem
