@@ -1,4 +1,4 @@
-//! Link settings for the `strata` binary.
+//! Link settings for the `strata` and `strata-ingest` binaries.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

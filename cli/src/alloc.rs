@@ -1,4 +1,4 @@
-//! The allocator: jemalloc for refinement and serving, glibc's for `strata ingest`.
+//! The allocator of `strata`: jemalloc for refinement and serving, glibc's for `ingest`.
 //!
 //! A 10M-event replay ran in 78-86 s with jemalloc (two arenas) against 102-127 s with glibc's
 //! allocator in the same session, at the same peak RSS: glibc spent a fifth of the CPU in
@@ -64,9 +64,8 @@ unsafe impl GlobalAlloc for Allocator {
 #[unsafe(link_section = ".init_array")]
 static CHOOSE: extern "C" fn(libc::c_int, *const *const libc::c_char) = choose;
 
-/// `ingest` among the arguments selects glibc's allocator, tuned: two arenas, and a fixed
-/// 256 KiB mmap threshold (by default it rises to the largest block freed, and each batch's
-/// MB-sized Arrow and Parquet buffers then came from arenas that never shrink). An argument
+/// `ingest` among the arguments selects glibc's allocator, tuned as `strata-ingest` runs it
+/// (this is the path when `strata ingest` cannot hand over to that binary). An argument
 /// that only looks like the command (`--lake ingest`) picks the other allocator: slower or
 /// larger, never wrong.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -83,10 +82,6 @@ extern "C" fn choose(argc: libc::c_int, argv: *const *const libc::c_char) {
     });
     if ingest {
         SYSTEM.store(true, Ordering::Relaxed);
-        // SAFETY: mallopt only sets allocator parameters; no other thread exists yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        }
+        strata_cli::start::tune_glibc_malloc();
     }
 }

@@ -2,17 +2,14 @@
 
 #[cfg(not(target_env = "msvc"))]
 mod alloc;
-mod commands;
-mod config;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
-
-use crate::config::{Config, LogFormat};
+use clap::{Parser, Subcommand};
+use strata_cli::commands;
+use strata_cli::config::Config;
+use strata_cli::start::{self, CommonArgs, ProjectCheck};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,77 +22,6 @@ struct Cli {
     common: CommonArgs,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Settings every command accepts; each also from an environment variable.
-#[derive(Debug, Args, Clone)]
-pub struct CommonArgs {
-    /// Config file (TOML); see strata.example.toml.
-    #[arg(long, global = true, env = "STRATA_CONFIG")]
-    config: Option<PathBuf>,
-    /// Kafka bootstrap servers, host:port[,host:port].
-    #[arg(long, global = true, env = "STRATA_BROKERS")]
-    brokers: Option<String>,
-    /// Pipeline project folder (`project.dir`); default: the built-in project.
-    #[arg(long, global = true, env = "STRATA_PROJECT")]
-    project: Option<PathBuf>,
-    /// Lake root: a local directory or an object-store URI.
-    #[arg(long, global = true, env = "STRATA_LAKE")]
-    lake: Option<String>,
-    /// Topic to consume or produce to (repeatable; env: comma-separated).
-    #[arg(
-        long = "topic",
-        global = true,
-        env = "STRATA_TOPICS",
-        value_delimiter = ','
-    )]
-    topics: Vec<String>,
-    /// Consumer group id.
-    #[arg(long, global = true, env = "STRATA_GROUP")]
-    group: Option<String>,
-    /// Confluent-compatible schema registry for framed values (`kafka.schema_registry_url`).
-    #[arg(long, global = true, env = "STRATA_SCHEMA_REGISTRY_URL")]
-    schema_registry_url: Option<String>,
-    /// Log format.
-    #[arg(long, global = true, env = "STRATA_LOG_FORMAT")]
-    log_format: Option<LogFormat>,
-}
-
-impl CommonArgs {
-    /// The effective configuration: file, then env/flags on top.
-    pub fn resolve(&self) -> Result<Config> {
-        let mut config = match &self.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        if let Some(b) = &self.brokers {
-            config.kafka.brokers = b.clone();
-        }
-        if let Some(l) = &self.lake {
-            config.lake.uri = l.clone();
-        }
-        if let Some(p) = &self.project {
-            config.project.dir = Some(p.display().to_string());
-        }
-        if !self.topics.is_empty() {
-            config.kafka.topics = self.topics.clone();
-        }
-        if let Some(g) = &self.group {
-            config.kafka.group = g.clone();
-        }
-        if let Some(u) = &self.schema_registry_url {
-            config.kafka.schema_registry_url = Some(u.clone());
-        }
-        if let Some(f) = self.log_format {
-            config.log.format = f;
-        }
-        config.lake.validate()?;
-        config.run.validate()?;
-        config.quality.expectations()?;
-        config.maintenance.validate()?;
-        config.alerts.validate()?;
-        Ok(config)
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,101 +71,49 @@ enum Command {
     Bench(commands::bench::BenchCommand),
 }
 
-fn init_logging(config: &Config) {
-    let (text, mut filter) = match std::env::var("RUST_LOG") {
-        Ok(v) if EnvFilter::try_new(&v).is_ok() => (v.clone(), EnvFilter::new(v)),
-        _ => (
-            config.log.level.clone(),
-            EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info")),
-        ),
-    };
-    // The Delta libraries log every log-segment read at info, an error when a table does not
-    // exist yet (expected before the first write), and a warning for the binary key/value
-    // columns they keep no statistics for. Quiet unless the filter names them.
-    if !text.contains("buoyant_kernel") && !text.contains("deltalake") {
-        for quiet in [
-            "buoyant_kernel=warn",
-            "buoyant_kernel_engine=warn",
-            "buoyant_kernel::snapshot=off",
-            "deltalake_core=warn",
-            "deltalake_core::writer::stats=error",
-            "deltalake_core::operations::merge=error",
-        ] {
-            if let Ok(d) = quiet.parse() {
-                filter = filter.add_directive(d);
-            }
-        }
-    }
-    // Colour only for a person at a terminal, never in files or log pipelines.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match cli
-        .common
-        .resolve()
-        .and_then(|c| check_project(&cli.command, c))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
-            return ExitCode::from(2);
+    let Cli { common, command } = Cli::parse();
+    let check = match command {
+        Command::Ingest(_) => {
+            exec_ingest();
+            start::events_check as ProjectCheck
         }
+        _ => start::whole_check,
     };
-    init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let brokers_given = cli.common.brokers.is_some()
-        || config.kafka.brokers != strata_ingest::KafkaConfig::default().brokers;
-    let result = runtime.block_on(run(cli.command, config, brokers_given));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+    start::run(&common, check, |config| {
+        let brokers_given = common.brokers_given(&config);
+        run(command, config, brokers_given)
+    })
 }
 
-/// A broken project is refused before any command starts, every problem listed. Ingest
-/// checks only the project's events (it validates against nothing else), so a model being
-/// worked on never stops events from landing.
-fn check_project(command: &Command, config: Config) -> Result<Config> {
-    match command {
-        Command::Ingest(_) => commands::event_catalog(&config).map(|_| ()),
-        _ => commands::project(&config).map(|_| ()),
-    }?;
-    Ok(config)
+/// `strata ingest` runs as `strata-ingest` when that binary sits beside this one: the same
+/// command and arguments in a binary that links only ingest's code, so far less code stays
+/// resident for the life of the process. Returns only when there is no such binary (a
+/// lone copied `strata`), and ingest then runs here, the same way.
+#[cfg(unix)]
+fn exec_ingest() {
+    use std::os::unix::process::CommandExt;
+    let Some(slim) = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("strata-ingest"))
+        .filter(|p| p.is_file())
+    else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let name = args.next().unwrap_or_else(|| "strata".into());
+    let err = std::process::Command::new(&slim)
+        .arg0(name)
+        .args(args)
+        .exec();
+    eprintln!(
+        "warning: cannot run {}: {err}; ingesting in this process",
+        slim.display()
+    );
 }
 
-/// The error and its causes, skipping causes whose text the message already includes.
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-    }
-    out
-}
+#[cfg(not(unix))]
+fn exec_ingest() {}
 
 async fn run(command: Command, config: Config, brokers_given: bool) -> Result<()> {
     match command {

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use rdkafka::Offset;
 use serde::{Deserialize, Serialize};
 use strata_bronze::{BronzeWriter, PartitionKey};
-use strata_pipelines::{Lake, SessionBuilder};
+use strata_pipelines::deltalake::arrow::array::{Int32Array, Int64Array, StringArray};
+use strata_pipelines::deltalake::arrow::error::ArrowError;
+use strata_pipelines::{Lake, typed_column};
+use strata_schemas::bronze::col;
 
 use crate::{Error, Result};
 
@@ -42,42 +45,32 @@ impl std::str::FromStr for StartFrom {
     }
 }
 
-/// Highest offset Bronze holds per partition of `topic`, from any group.
+/// Highest offset Bronze holds per partition of `topic`, from any group. Read straight from
+/// the Parquet files, three columns at a time per file: this runs only when a group meets
+/// partitions it never wrote, and a query engine here would stay paged into ingest.
 async fn held_offsets(lake: &Lake, topic: &str) -> Result<BTreeMap<i32, i64>> {
-    let name = strata_bronze::events_table();
-    let Some(table) = lake.open(&name).await? else {
+    let Some(table) = lake.open(&strata_bronze::events_table()).await? else {
         return Ok(BTreeMap::new());
     };
-    let ctx = strata_pipelines::deltalake::datafusion::prelude::SessionContext::new();
-    SessionBuilder::register(&ctx, &name, &table).await?;
-    let sql = format!(
-        "SELECT \"partition\", max(\"offset\") AS last FROM bronze.events WHERE topic = '{}' GROUP BY 1",
-        topic.replace('\'', "''")
-    );
-    let query =
-        |e: strata_pipelines::deltalake::datafusion::error::DataFusionError| Error::Config {
-            key: "ingest.start_from".into(),
-            message: format!("cannot read the offsets bronze.events holds for {topic}: {e}"),
-        };
-    let batches = ctx
-        .sql(&sql)
-        .await
-        .map_err(query)?
-        .collect()
-        .await
-        .map_err(query)?;
     let mut out = BTreeMap::new();
-    for b in &batches {
-        use strata_pipelines::deltalake::arrow::array::AsArray;
-        use strata_pipelines::deltalake::arrow::datatypes::{Int32Type, Int64Type};
-        let (p, o) = (
-            b.column(0).as_primitive::<Int32Type>(),
-            b.column(1).as_primitive::<Int64Type>(),
+    let columns = [col::TOPIC, col::PARTITION, col::OFFSET];
+    let unreadable = |e: ArrowError| Error::Config {
+        key: "ingest.start_from".into(),
+        message: format!("cannot read the offsets bronze.events holds for {topic}: {e}"),
+    };
+    strata_pipelines::files::for_each_batch(&table, Some(&columns), |b| {
+        let (topics, partitions, offsets) = (
+            typed_column::<StringArray>(&b, col::TOPIC).map_err(unreadable)?,
+            typed_column::<Int32Array>(&b, col::PARTITION).map_err(unreadable)?,
+            typed_column::<Int64Array>(&b, col::OFFSET).map_err(unreadable)?,
         );
-        for i in 0..b.num_rows() {
-            out.insert(p.value(i), o.value(i));
+        for i in (0..b.num_rows()).filter(|&i| topics.value(i) == topic) {
+            let last = out.entry(partitions.value(i)).or_insert(i64::MIN);
+            *last = (*last).max(offsets.value(i));
         }
-    }
+        Ok::<_, Error>(())
+    })
+    .await?;
     Ok(out)
 }
 
@@ -92,7 +85,12 @@ pub async fn new_group_positions(
 ) -> Result<BTreeMap<PartitionKey, Offset>> {
     let stored = writer.stored_offsets(partitions.iter().cloned()).await?;
     let mut foreign = Vec::new();
-    let mut topics: Vec<&str> = partitions.iter().map(|k| k.topic.as_str()).collect();
+    // Only topics with a partition this group never wrote: a restart reads nothing.
+    let mut topics: Vec<&str> = partitions
+        .iter()
+        .filter(|k| matches!(stored.get(*k), Some(None)))
+        .map(|k| k.topic.as_str())
+        .collect();
     topics.dedup();
     for topic in topics {
         let held = held_offsets(lake, topic).await?;

@@ -224,7 +224,9 @@ fn classify_lake(e: &strata_pipelines::Error) -> (ErrorDomain, bool) {
     match e {
         P::Delta { source, .. } => classify_delta(source),
         P::Query(q) => classify_query(q),
-        P::CreateLake { .. } | P::RemoveLayer { .. } => (ErrorDomain::External, true),
+        P::CreateLake { .. } | P::RemoveLayer { .. } | P::ReadFile { .. } => {
+            (ErrorDomain::External, true)
+        }
         P::InvalidLake { .. }
         | P::MissingLake { .. }
         | P::InvalidTableName(_)

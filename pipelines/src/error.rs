@@ -43,6 +43,12 @@ pub enum Error {
         version: u64,
         message: String,
     },
+    #[error("{table}: cannot read data file {path}: {message}")]
+    ReadFile {
+        table: String,
+        path: String,
+        message: String,
+    },
     #[error("query failed: {0}")]
     Query(#[from] Box<deltalake::datafusion::error::DataFusionError>),
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::protocol::SaveMode;
+use deltalake::kernel::{StructType, normalize_for_delta};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
@@ -260,9 +260,16 @@ impl Lake {
             .builder(self.table_url(name)?)
             .and_then(DeltaTableBuilder::build)
             .map_err(|e| Error::delta(name, e))?;
+        // The schema as a write of it would record (normalized, then in Delta's types). A
+        // create commits protocol and metadata alone, where a write of an empty batch ran a
+        // DataFusion plan, whose code then stayed paged into every process (ingest).
+        let columns: StructType = normalize_for_delta(&schema)
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| Error::delta(name, e.into()))?;
         let created = table
-            .write(vec![RecordBatch::new_empty(schema)])
-            .with_save_mode(SaveMode::Append)
+            .create()
+            .with_columns(columns.fields().cloned())
             .with_table_name(name.to_string())
             .with_partition_columns(partition_columns.iter().map(|c| c.to_string()))
             .with_commit_properties(CommitProperties::default().with_max_retries(0))
@@ -461,8 +468,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn racing_creators_leave_one_table_that_every_writer_can_append_to() {
-        use deltalake::arrow::array::Int64Array;
+        use deltalake::arrow::array::{Int64Array, RecordBatch};
         use deltalake::arrow::datatypes::{DataType, Field, Schema};
+        use deltalake::protocol::SaveMode;
 
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod changes;
 pub mod columns;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod job;
 pub mod lake;

@@ -215,9 +215,14 @@ async fn ingest(args: IngestBenchArgs, config: Config) -> Result<()> {
     eprintln!("(b) consume-only baseline ...");
     let baseline = consume_only(&config.kafka, &topic, args.backlog).await?;
 
-    eprintln!("(b)+(c) strata ingest --until-caught-up in a child process ...");
-    let lake = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
+    // What `strata ingest` runs as: the slim binary when it sits beside this one.
+    let binary = match exe.with_file_name("strata-ingest").is_file() {
+        true => "strata-ingest",
+        false => "strata (no strata-ingest beside it)",
+    };
+    eprintln!("(b)+(c) strata ingest --until-caught-up in a child process, as {binary} ...");
+    let lake = tempfile::tempdir()?;
     let t0 = Instant::now();
     let out = tokio::process::Command::new(exe)
         .args([
@@ -257,13 +262,14 @@ async fn ingest(args: IngestBenchArgs, config: Config) -> Result<()> {
         e2e / baseline
     );
     println!(
-        "(c) peak RSS with a {} event backlog: {rss_mib:.0} MiB",
+        "(c) peak RSS with a {} event backlog: {rss_mib:.0} MiB ({binary})",
         args.backlog
     );
     println!(
         "{}",
         serde_json::json!({"writer_ceiling_eps": ceiling, "end_to_end_eps": e2e,
-            "consume_only_eps": baseline, "ratio": e2e / baseline, "peak_rss_mib": rss_mib})
+            "consume_only_eps": baseline, "ratio": e2e / baseline, "peak_rss_mib": rss_mib,
+            "ingest_binary": binary})
     );
     Ok(())
 }

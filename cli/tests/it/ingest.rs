@@ -204,6 +204,12 @@ fn rebalance_after_a_member_dies_keeps_exactly_once() {
         Duration::from_secs(180),
         || metric(a_metrics, "strata_ingest_rows_valid_total").filter(|&n| n > 0.0),
     );
+    // `strata ingest` hands over to the slim `strata-ingest` built beside it (same process).
+    #[cfg(target_os = "linux")]
+    {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", a.id())).unwrap();
+        assert!(exe.ends_with("strata-ingest"), "ingest runs as {exe:?}");
+    }
     sigkill(&mut a);
     let (rows_at_kill, _, _) = env.bronze_counts();
     // The replacement joins once the broker has expired the dead member (session timeout

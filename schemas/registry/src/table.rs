@@ -9,8 +9,6 @@ use deltalake::arrow::compute::{
     SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
 };
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use deltalake::logstore::object_store::ObjectStoreExt;
-use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use strata_pipelines::{Lake, TableName};
 
 use crate::{Error, Result};
@@ -92,30 +90,12 @@ pub(crate) async fn read_all(
         return Ok((None, Vec::new()));
     };
     let storage = |e: &dyn std::fmt::Display| Error::Storage(format!("reading {name}: {e}"));
-    let store = table.object_store();
-    let files: Vec<_> = table
-        .snapshot()
-        .map_err(delta(name.clone()))?
-        .log_data()
-        .into_iter()
-        .map(|f| f.object_store_path())
-        .collect();
     let mut batches = Vec::new();
-    for path in files {
-        let bytes = store
-            .get(&path)
-            .await
-            .map_err(|e| storage(&e))?
-            .bytes()
-            .await
-            .map_err(|e| storage(&e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.build())
-            .map_err(|e| storage(&e))?;
-        for batch in reader {
-            batches.push(batch.map_err(|e| storage(&e))?);
-        }
-    }
+    strata_pipelines::files::for_each_batch(&table, None, |b| {
+        batches.push(b);
+        Ok::<_, Error>(())
+    })
+    .await?;
     let Some(first) = batches.first() else {
         return Ok((table.version(), batches));
     };
