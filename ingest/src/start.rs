@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use rdkafka::Offset;
 use serde::{Deserialize, Serialize};
 use strata_bronze::{BronzeWriter, PartitionKey};
-use strata_pipelines::deltalake::arrow::array::{Int32Array, Int64Array, StringArray};
+use strata_pipelines::Lake;
+use strata_pipelines::deltalake::arrow::array::AsArray;
+use strata_pipelines::deltalake::arrow::compute::cast;
+use strata_pipelines::deltalake::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use strata_pipelines::deltalake::arrow::error::ArrowError;
-use strata_pipelines::{Lake, typed_column};
 use strata_schemas::bronze::col;
 
 use crate::{Error, Result};
@@ -59,10 +61,22 @@ async fn held_offsets(lake: &Lake, topic: &str) -> Result<BTreeMap<i32, i64>> {
         message: format!("cannot read the offsets bronze.events holds for {topic}: {e}"),
     };
     strata_pipelines::files::for_each_batch(&table, Some(&columns), |b| {
+        // As the schema says, whatever a file stores (a rewrite may store string views).
+        let column = |name: &str, to: DataType| {
+            let c = b.column_by_name(name).ok_or_else(|| {
+                unreadable(ArrowError::SchemaError(format!("a file has no {name}")))
+            })?;
+            cast(c, &to).map_err(unreadable)
+        };
         let (topics, partitions, offsets) = (
-            typed_column::<StringArray>(&b, col::TOPIC).map_err(unreadable)?,
-            typed_column::<Int32Array>(&b, col::PARTITION).map_err(unreadable)?,
-            typed_column::<Int64Array>(&b, col::OFFSET).map_err(unreadable)?,
+            column(col::TOPIC, DataType::Utf8)?,
+            column(col::PARTITION, DataType::Int32)?,
+            column(col::OFFSET, DataType::Int64)?,
+        );
+        let (topics, partitions, offsets) = (
+            topics.as_string::<i32>(),
+            partitions.as_primitive::<Int32Type>(),
+            offsets.as_primitive::<Int64Type>(),
         );
         for i in (0..b.num_rows()).filter(|&i| topics.value(i) == topic) {
             let last = out.entry(partitions.value(i)).or_insert(i64::MIN);
