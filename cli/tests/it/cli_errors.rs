@@ -215,3 +215,27 @@ fn forget_refuses_what_names_no_entity() {
         assert!(err.contains("player_id") || arg == "player_id", "{err}");
     }
 }
+
+/// `strata-ingest` (what `strata ingest` runs) takes `strata`'s arguments for ingest and
+/// refuses any other command with a usage error.
+#[test]
+fn the_ingest_binary_takes_only_ingest() {
+    let slim = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_strata-ingest"));
+        c.env_remove("STRATA_CONFIG").env_remove("STRATA_BROKERS");
+        c
+    };
+    let version = |c: &mut Command| {
+        let out = c.arg("--version").output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(version(&mut slim()), version(&mut strata()));
+    let help = slim().args(["ingest", "--help"]).output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--until-caught-up"));
+    let out = slim().args(["sql", "SELECT 1"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'sql'") && err.contains("ingest"), "{err}");
+}
