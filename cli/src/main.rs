@@ -105,6 +105,7 @@ fn exec_ingest() {
     let err = std::process::Command::new(&slim)
         .arg0(name)
         .args(args)
+        .env(start::HANDOVER_SOURCE_ID, env!("CLI_SOURCE_ID"))
         .exec();
     eprintln!(
         "warning: cannot run {}: {err}; ingesting in this process",

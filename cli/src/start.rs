@@ -88,6 +88,25 @@ impl CommonArgs {
     }
 }
 
+/// Set by `strata` when it hands `ingest` over to `strata-ingest`: the id of the sources it
+/// was built from, which must be `strata-ingest`'s own.
+pub const HANDOVER_SOURCE_ID: &str = "STRATA_HANDOVER_SOURCE_ID";
+
+/// Refuses a hand-over from a `strata` built from other sources (exit 2), naming the fix: a
+/// `cargo build --bin strata` leaves an older `strata-ingest` beside the new `strata`.
+pub fn check_handover() -> Option<ExitCode> {
+    let from = std::env::var(HANDOVER_SOURCE_ID).ok()?;
+    if from == env!("CLI_SOURCE_ID") {
+        return None;
+    }
+    eprintln!(
+        "error: this strata-ingest was built from other sources than the strata that ran it \
+         (source ids {} and {from}): build both, e.g. cargo build --bin strata --bin strata-ingest",
+        env!("CLI_SOURCE_ID")
+    );
+    Some(ExitCode::from(2))
+}
+
 /// What a command needs of the project before it starts: a check that fails on a broken one.
 pub type ProjectCheck = fn(&Config) -> Result<()>;
 

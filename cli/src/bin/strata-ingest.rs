@@ -33,6 +33,9 @@ enum Command {
 fn main() -> ExitCode {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     start::tune_glibc_malloc();
+    if let Some(refused) = start::check_handover() {
+        return refused;
+    }
     let Cli { common, command } = Cli::parse();
     let Command::Ingest(args) = command;
     start::run(&common, start::events_check, |config| {

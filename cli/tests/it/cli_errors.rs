@@ -238,4 +238,16 @@ fn the_ingest_binary_takes_only_ingest() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("'sql'") && err.contains("ingest"), "{err}");
+    // A `strata` built from other sources (a stale binary beside it) is refused, never run.
+    let out = slim()
+        .env("STRATA_HANDOVER_SOURCE_ID", "0000000000000000")
+        .args(["ingest", "--until-caught-up"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("built from other sources") && err.contains("--bin strata-ingest"),
+        "{err}"
+    );
 }
