@@ -9,20 +9,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use strata_cli::commands;
 use strata_cli::config::Config;
-use strata_cli::start::{self, CommonArgs, ProjectCheck};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "strata",
-    version,
-    about = "Event-sourced streaming data platform: Kafka -> Delta (Bronze, Silver, Gold) -> features and SQL"
-)]
-struct Cli {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(subcommand)]
-    command: Command,
-}
+use strata_cli::start::{self, Cli, ProjectCheck};
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -72,7 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Cli { common, command } = Cli::parse();
+    let Cli { common, command } = Cli::<Command>::parse();
     let check = match command {
         Command::Ingest(_) => {
             exec_ingest();

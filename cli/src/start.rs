@@ -6,10 +6,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
+
+/// The command line of both binaries: the common settings, then one of `C`'s commands.
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Event-sourced streaming data platform: Kafka -> Delta (Bronze, Silver, Gold) -> features and SQL"
+)]
+pub struct Cli<C: Subcommand> {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: C,
+}
 
 /// Settings every command accepts; each also from an environment variable.
 #[derive(Debug, Args, Clone)]

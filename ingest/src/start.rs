@@ -2,7 +2,7 @@
 //! are kept per group, so a renamed group would otherwise read every topic from the start
 //! again and double Bronze. The operator says what they want (`ingest.start_from`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rdkafka::Offset;
 use serde::{Deserialize, Serialize};
@@ -47,10 +47,10 @@ impl std::str::FromStr for StartFrom {
     }
 }
 
-/// Highest offset Bronze holds per partition of `topic`, from any group. Read straight from
-/// the Parquet files, three columns at a time per file: this runs only when a group meets
-/// partitions it never wrote, and a query engine here would stay paged into ingest.
-async fn held_offsets(lake: &Lake, topic: &str) -> Result<BTreeMap<i32, i64>> {
+/// Highest offset Bronze holds per partition of `topics`, from any group, in one pass. Read
+/// straight from the Parquet files, three columns at a time per file: this runs only when a
+/// group meets partitions it never wrote, and a query engine here would stay paged into ingest.
+async fn held_offsets(lake: &Lake, topics: &BTreeSet<&str>) -> Result<BTreeMap<PartitionKey, i64>> {
     let Some(table) = lake.open(&strata_bronze::events_table()).await? else {
         return Ok(BTreeMap::new());
     };
@@ -58,7 +58,7 @@ async fn held_offsets(lake: &Lake, topic: &str) -> Result<BTreeMap<i32, i64>> {
     let columns = [col::TOPIC, col::PARTITION, col::OFFSET];
     let unreadable = |e: ArrowError| Error::Config {
         key: "ingest.start_from".into(),
-        message: format!("cannot read the offsets bronze.events holds for {topic}: {e}"),
+        message: format!("cannot read the offsets bronze.events holds: {e}"),
     };
     strata_pipelines::files::for_each_batch(&table, Some(&columns), |b| {
         // As the schema says, whatever a file stores (a rewrite may store string views).
@@ -68,19 +68,20 @@ async fn held_offsets(lake: &Lake, topic: &str) -> Result<BTreeMap<i32, i64>> {
             })?;
             cast(c, &to).map_err(unreadable)
         };
-        let (topics, partitions, offsets) = (
+        let (topic, partition, offset) = (
             column(col::TOPIC, DataType::Utf8)?,
             column(col::PARTITION, DataType::Int32)?,
             column(col::OFFSET, DataType::Int64)?,
         );
-        let (topics, partitions, offsets) = (
-            topics.as_string::<i32>(),
-            partitions.as_primitive::<Int32Type>(),
-            offsets.as_primitive::<Int64Type>(),
+        let (topic, partition, offset) = (
+            topic.as_string::<i32>(),
+            partition.as_primitive::<Int32Type>(),
+            offset.as_primitive::<Int64Type>(),
         );
-        for i in (0..b.num_rows()).filter(|&i| topics.value(i) == topic) {
-            let last = out.entry(partitions.value(i)).or_insert(i64::MIN);
-            *last = (*last).max(offsets.value(i));
+        for i in (0..b.num_rows()).filter(|&i| topics.contains(topic.value(i))) {
+            let key = PartitionKey::new(topic.value(i), partition.value(i));
+            let last = out.entry(key).or_insert(i64::MIN);
+            *last = (*last).max(offset.value(i));
         }
         Ok::<_, Error>(())
     })
@@ -98,22 +99,20 @@ pub async fn new_group_positions(
     policy: StartFrom,
 ) -> Result<BTreeMap<PartitionKey, Offset>> {
     let stored = writer.stored_offsets(partitions.iter().cloned()).await?;
-    let mut foreign = Vec::new();
     // Only topics with a partition this group never wrote: a restart reads nothing.
-    let mut topics: Vec<&str> = partitions
+    let never_written: Vec<&PartitionKey> = partitions
         .iter()
         .filter(|k| matches!(stored.get(*k), Some(None)))
-        .map(|k| k.topic.as_str())
         .collect();
-    topics.dedup();
-    for topic in topics {
-        let held = held_offsets(lake, topic).await?;
-        for key in partitions.iter().filter(|k| k.topic == topic) {
-            if let (Some(None), Some(last)) = (stored.get(key), held.get(&key.partition)) {
-                foreign.push((key.clone(), *last));
-            }
-        }
-    }
+    let topics: BTreeSet<&str> = never_written.iter().map(|k| k.topic.as_str()).collect();
+    let held = match topics.is_empty() {
+        true => BTreeMap::new(),
+        false => held_offsets(lake, &topics).await?,
+    };
+    let foreign: Vec<(PartitionKey, i64)> = never_written
+        .into_iter()
+        .filter_map(|k| held.get(k).map(|last| (k.clone(), *last)))
+        .collect();
     if foreign.is_empty() {
         return Ok(BTreeMap::new());
     }

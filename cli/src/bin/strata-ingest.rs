@@ -9,21 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use strata_cli::commands::ingest::{self, IngestArgs};
-use strata_cli::start::{self, CommonArgs};
+use strata_cli::start::{self, Cli};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "strata",
-    version,
-    about = "Strata's ingest: Kafka topics -> bronze.events, exactly once"
-)]
-struct Cli {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// `strata`'s commands that this binary runs.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Consume Kafka topics into bronze.events, exactly once.
@@ -36,7 +24,7 @@ fn main() -> ExitCode {
     if let Some(refused) = start::check_handover() {
         return refused;
     }
-    let Cli { common, command } = Cli::parse();
+    let Cli { common, command } = Cli::<Command>::parse();
     let Command::Ingest(args) = command;
     start::run(&common, start::events_check, |config| {
         ingest::run(args, config)
