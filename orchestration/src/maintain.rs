@@ -9,6 +9,7 @@ use std::time::Duration;
 use deltalake::DeltaTable;
 use deltalake::operations::vacuum::VacuumMode;
 use futures::TryStreamExt;
+use strata_pipelines::keys::keyed_writer_properties;
 use strata_pipelines::{Lake, TableName, file_stats, files_and_rows};
 use tracing::info;
 
@@ -98,6 +99,17 @@ pub async fn last_checkpoint(table: &DeltaTable) -> Result<Option<u64>> {
     Ok(versions.into_iter().max())
 }
 
+/// The key whose bloom filter compaction keeps, and the rows it sizes it for (a compacted
+/// file holds more rows than that only when its rows are very small).
+const KEY_COLUMN: &str = "event_id";
+const COMPACTED_ROWS: usize = 1 << 20;
+
+fn has_column(table: &DeltaTable, column: &str) -> bool {
+    table
+        .snapshot()
+        .is_ok_and(|s| s.schema().field(column).is_some())
+}
+
 /// Maintain one table.
 pub async fn maintain_table(
     lake: &Lake,
@@ -124,11 +136,15 @@ pub async fn maintain_table(
         if small >= settings.min_small_files {
             let target =
                 NonZeroU64::new(settings.target_file_bytes.max(1)).unwrap_or(NonZeroU64::MIN);
-            let (t, metrics) = table
-                .optimize()
-                .with_target_size(target)
-                .await
-                .map_err(|e| Error::delta(name, e))?;
+            let keyed = name.layer == "silver" && has_column(&table, KEY_COLUMN);
+            let mut optimize = table.optimize().with_target_size(target);
+            if keyed {
+                // Silver's appends look event ids up through this bloom filter (keys.rs);
+                // compacted files keep it.
+                optimize = optimize
+                    .with_writer_properties(keyed_writer_properties(KEY_COLUMN, COMPACTED_ROWS));
+            }
+            let (t, metrics) = optimize.await.map_err(|e| Error::delta(name, e))?;
             report.files_compacted = metrics.num_files_removed;
             report.files_written = metrics.num_files_added;
             table = t;

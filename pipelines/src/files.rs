@@ -11,6 +11,7 @@ use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::async_reader::{
     ParquetObjectReader, ParquetRecordBatchStreamBuilder,
 };
+use deltalake::parquet::errors::ParquetError;
 use futures::TryStreamExt;
 
 use crate::{Error, Result};
@@ -26,20 +27,9 @@ pub async fn for_each_batch<E: From<Error>>(
     mut each: impl FnMut(RecordBatch) -> Result<(), E>,
 ) -> Result<(), E> {
     let name = table.table_url().to_string();
-    let store = table.object_store();
     for (path, size) in data_files(table, &name)? {
-        let read = |e: &dyn std::fmt::Display| Error::ReadFile {
-            table: name.clone(),
-            path: path.to_string(),
-            message: e.to_string(),
-        };
-        let mut reader = ParquetObjectReader::new(store.clone(), path.clone());
-        if let Some(size) = size {
-            reader = reader.with_file_size(size);
-        }
-        let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
-            .await
-            .map_err(|e| read(&e))?;
+        let read = |e: &dyn std::fmt::Display| read_error(&name, &path, e);
+        let mut builder = open(table, &path, size).await.map_err(|e| read(&e))?;
         if let Some(columns) = columns {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
             builder = builder.with_projection(mask);
@@ -50,6 +40,29 @@ pub async fn for_each_batch<E: From<Error>>(
         }
     }
     Ok(())
+}
+
+/// A reader of one of the table's data files (`size` spares a HEAD request).
+pub(crate) async fn open(
+    table: &DeltaTable,
+    path: &deltalake::Path,
+    size: Option<u64>,
+) -> Result<Builder, ParquetError> {
+    let mut reader = ParquetObjectReader::new(table.object_store(), path.clone());
+    if let Some(size) = size {
+        reader = reader.with_file_size(size);
+    }
+    ParquetRecordBatchStreamBuilder::new(reader).await
+}
+
+pub(crate) type Builder = ParquetRecordBatchStreamBuilder<ParquetObjectReader>;
+
+pub(crate) fn read_error(table: &str, path: &deltalake::Path, e: &dyn std::fmt::Display) -> Error {
+    Error::ReadFile {
+        table: table.to_string(),
+        path: path.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// The current version's data files and their sizes (which spare a HEAD request per file).

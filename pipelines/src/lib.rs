@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod job;
+pub mod keys;
 pub mod lake;
 pub mod session;
 pub mod stats;

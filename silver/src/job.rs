@@ -7,13 +7,15 @@ use deltalake::datafusion::prelude::{
 };
 use deltalake::{DeltaTable, DeltaTableError};
 use strata_bronze::{events_table, replayed_table};
-use strata_pipelines::{Lake, SnapshotProgress, TableName, increments_resuming};
+use strata_pipelines::keys::SeenKeys;
+use strata_pipelines::{Lake, SnapshotProgress, TableName, files_and_rows, increments_resuming};
 use strata_quality::results::{Enforced, enforce};
 use strata_quality::{Action, Expectation, ExpectationResult};
 use tracing::info;
 
 use crate::decode::Untyped;
 use crate::extract::{Extraction, decoded};
+use crate::fresh::remember;
 use crate::{Error, Result};
 use strata_project::SilverTable;
 
@@ -242,10 +244,11 @@ impl SilverJob {
         }
         report.input_version = bronze.version();
         let chunks = self.chunks(lake, &bronze, &out).await?;
+        let mut seen = self.seen_keys(lake, &out, chunks.len()).await?;
         let (count, mut out) = (chunks.len(), out);
         for (i, chunk) in chunks.into_iter().enumerate() {
             out = self
-                .run_chunk(lake, &bronze, out, chunk, &mut report)
+                .run_chunk(lake, &bronze, out, chunk, seen.as_mut(), &mut report)
                 .await?;
             if count > 1 {
                 info!(job = %self.name(), chunk = i + 1, of = count, rows_out = report.rows_out,
@@ -260,13 +263,34 @@ impl SilverJob {
         Ok(report)
     }
 
-    /// Refine one chunk and commit it with its checkpoint.
+    /// A run of several chunks into a table of single events remembers the keys the table
+    /// held and those it writes, so that each chunk looks up only the keys it may repeat
+    /// (fresh.rs) instead of every key written before it.
+    async fn seen_keys(
+        &self,
+        lake: &Lake,
+        out: &DeltaTable,
+        chunks: usize,
+    ) -> Result<Option<SeenKeys>> {
+        if chunks < 2 || self.table.stitch.is_some() {
+            return Ok(None);
+        }
+        let (_, rows) = files_and_rows(out)?;
+        let mut seen = SeenKeys::new(rows.max(lake.chunk_rows().unwrap_or(0)));
+        if rows > 0 {
+            seen.insert_table(out, self.table.key()).await?;
+        }
+        Ok(Some(seen))
+    }
+
+    /// Refine one chunk and commit it with its checkpoint; `seen` as `seen_keys` made it.
     async fn run_chunk(
         &self,
         lake: &Lake,
         bronze: &DeltaTable,
         out: DeltaTable,
         chunk: Chunk,
+        seen: Option<&mut SeenKeys>,
         report: &mut RunReport,
     ) -> Result<DeltaTable> {
         let mut txn = self.commit_properties(&chunk.consumed);
@@ -300,6 +324,16 @@ impl SilverJob {
                 )
                 .await?;
             report.untyped.merge(refined.untyped);
+            let kept = match self.table.stitch {
+                None => self.absent(&out, &kept, seen.as_deref()).await?,
+                Some(_) => kept,
+            };
+            if let Some(seen) = seen {
+                remember(seen, &kept, self.table.key()).map_err(|e| Error::Arrow {
+                    job: self.name(),
+                    source: Box::new(e),
+                })?;
+            }
             self.merge(&ctx, out, refined.schema, kept, txn, report)
                 .await
         };

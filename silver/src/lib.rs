@@ -9,7 +9,7 @@
 //!   first copy of each event by Kafka position (dedup.rs), or one stitched row per key
 //!        |
 //!        v
-//!   append the events the table lacks (an anti join on event_date + event_id), or MERGE
+//!   append the events the table lacks (fresh.rs: look up only keys a run may repeat), or MERGE
 //!   stitched rows on their key into silver.<table> (merge.rs)
 //!        one Delta commit = rows + txn(job:silver.<table>, bronze version consumed)
 //! ```
@@ -19,6 +19,7 @@ pub mod decode;
 mod dedup;
 pub mod error;
 mod extract;
+mod fresh;
 pub mod job;
 mod merge;
 mod rebuild;

@@ -1,21 +1,18 @@
 //! Writing a chunk's rows in one commit with the job's checkpoint: new events appended, or
 //! stitched rows MERGEd on their key.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Date32Array, RecordBatch};
+use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
-use deltalake::arrow::error::ArrowError;
-use deltalake::datafusion::common::{JoinType, ScalarValue};
 use deltalake::datafusion::datasource::MemTable;
-use deltalake::datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit};
+use deltalake::datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 
-use strata_pipelines::typed_column;
+use strata_pipelines::keys::keyed_writer_properties;
 use strata_project::Stitch;
 
 use crate::job::{RunReport, SilverJob};
@@ -34,7 +31,8 @@ impl SilverJob {
     }
 
     /// Write `rows` into `out` with the checkpoint in `txn`; the rows written go to `report`.
-    /// Tables of single events append what they lack; stitched tables MERGE.
+    /// Tables of single events append `rows` (the events they lack, see fresh.rs); stitched
+    /// tables MERGE.
     pub(crate) async fn merge(
         &self,
         ctx: &SessionContext,
@@ -47,10 +45,12 @@ impl SilverJob {
         if rows.iter().all(|b| b.num_rows() == 0) {
             return self.checkpoint_only(out, txn).await;
         }
-        let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows.clone()])?))?;
         match &self.table().stitch {
-            None => self.insert_new(ctx, out, source, &rows, txn, report).await,
-            Some(stitch) => self.merge_stitched(out, source, stitch, txn, report).await,
+            None => self.append(out, rows, txn, report).await,
+            Some(stitch) => {
+                let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows])?))?;
+                self.merge_stitched(out, source, stitch, txn, report).await
+            }
         }
     }
 
@@ -114,61 +114,28 @@ impl SilverJob {
         }
     }
 
-    /// Append the rows whose key the table lacks. A re-sent event carries its original
-    /// occurred_at, so it lands in the same event_date partition: only the key and date columns
-    /// of the partitions the rows touch are read (a MERGE reads and buffers whole rows of those
-    /// partitions, which grows with the table during a replay).
-    async fn insert_new(
+    /// Append events the table lacks, with a bloom filter on the key column of each file so
+    /// that later chunks look keys up without reading every file (fresh.rs).
+    async fn append(
         &self,
-        ctx: &SessionContext,
         out: DeltaTable,
-        source: DataFrame,
-        rows: &[RecordBatch],
+        fresh: Vec<RecordBatch>,
         txn: CommitProperties,
         report: &mut RunReport,
     ) -> Result<DeltaTable, DeltaTableError> {
-        let key = self.table().key();
-        let present = ctx
-            .read_table(out.table_provider().await?)?
-            .filter(col("event_date").in_list(dates_of(rows)?, false))?
-            .select(vec![
-                col("event_date").alias("present_date"),
-                col(key).alias("present_key"),
-            ])?;
-        let fresh = source
-            .join(
-                present,
-                JoinType::LeftAnti,
-                &["event_date", key],
-                &["present_date", "present_key"],
-                None,
-            )?
-            .collect()
-            .await?;
         let inserted: usize = fresh.iter().map(RecordBatch::num_rows).sum();
         if inserted == 0 {
             return self.checkpoint_only(out, txn).await;
         }
         report.rows_out += inserted;
+        let per_file = crate::fresh::most_rows_per_date(&fresh)?;
         out.write(fresh)
             .with_save_mode(SaveMode::Append)
             // New optional fields of a newer schema_version arrive as new nullable columns.
             .with_schema_mode(SchemaMode::Merge)
             .with_partition_columns(["event_date"])
+            .with_writer_properties(keyed_writer_properties(self.table().key(), per_file))
             .with_commit_properties(txn)
             .await
     }
-}
-
-/// The distinct event dates of `rows`, as literals for a partition filter.
-fn dates_of(rows: &[RecordBatch]) -> Result<Vec<Expr>, ArrowError> {
-    let mut dates = BTreeSet::new();
-    for batch in rows {
-        let days: &Date32Array = typed_column(batch, "event_date")?;
-        dates.extend(days.iter().flatten());
-    }
-    Ok(dates
-        .into_iter()
-        .map(|d| lit(ScalarValue::Date32(Some(d))))
-        .collect())
 }

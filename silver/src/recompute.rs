@@ -10,8 +10,10 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use strata_bronze::{events_table, replayed_table};
 use strata_pipelines::Lake;
+use strata_pipelines::keys::keyed_writer_properties;
 
 use crate::days::{conform, day_list, day_range, plain};
+use crate::fresh::most_rows_per_date;
 use crate::job::{Recomputed, SilverJob};
 use crate::{Error, Result};
 
@@ -93,8 +95,17 @@ impl SilverJob {
             Some(_) => batches,
             None => vec![RecordBatch::new_empty(plain(&schema))],
         };
-        let written = out
-            .write(batches)
+        let per_file = most_rows_per_date(&batches).map_err(|e| Error::Arrow {
+            job: self.name(),
+            source: Box::new(e),
+        })?;
+        let mut write = out.write(batches);
+        if self.table().stitch.is_none() {
+            // As appended rows: increments look keys up through the key's bloom filter.
+            write =
+                write.with_writer_properties(keyed_writer_properties(self.table().key(), per_file));
+        }
+        let written = write
             .with_save_mode(SaveMode::Overwrite)
             .with_replace_where(format!("event_date IN ({list})"))
             .with_partition_columns(["event_date"])

@@ -6,6 +6,7 @@ use strata_orchestration::maintain::{MaintainSettings, maintain_table};
 use strata_orchestration::{RunMetrics, RunSettings, Runner, platform_jobs};
 use strata_pipelines::TableName;
 use strata_pipelines::files_and_rows;
+use strata_pipelines::keys::present_keys;
 use strata_testkit::dump;
 
 use crate::fixtures::{bronze, lake, snapshot};
@@ -104,6 +105,71 @@ async fn compaction_keeps_the_data_and_a_concurrent_reader_never_errors() {
     let report = maintain_table(&lake, &events, &forced).await.unwrap();
     assert_eq!(report.files_vacuumed, files_before, "{report:?}");
     assert_eq!(dump(&lake, ROWS).await, before);
+
+    // Compacting a Silver table keeps the bloom filter its appends look event ids up in: a
+    // stored id is found, a missing one reads no row group.
+    // More events on the same days: a second file in each of its partitions.
+    bronze(&lake, 600, 2, 2, 6).await;
+    runner.pass().await.unwrap();
+    let missions: TableName = "silver.missions".parse().unwrap();
+    let compact_only = MaintainSettings {
+        compact: true,
+        vacuum: false,
+        ..forced
+    };
+    let report = maintain_table(&lake, &missions, &compact_only)
+        .await
+        .unwrap();
+    assert!(report.files_compacted > 0, "{report:?}");
+    let (id, day) = one_event(&lake).await;
+    let wanted = std::collections::BTreeMap::from([(
+        day.clone(),
+        std::collections::HashSet::from([id.as_str(), "no-such-event"]),
+    )]);
+    let compacted = lake.open_existing(&missions).await.unwrap();
+    let found = present_keys(&compacted, "event_id", "event_date", &wanted)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.keys[&day],
+        std::collections::HashSet::from([id.clone()])
+    );
+    let wanted = std::collections::BTreeMap::from([(
+        day,
+        std::collections::HashSet::from(["no-such-event"]),
+    )]);
+    let found = present_keys(&compacted, "event_id", "event_date", &wanted)
+        .await
+        .unwrap();
+    assert!(
+        found.row_groups > 0 && found.row_groups_read == 0,
+        "{found:?}"
+    );
+}
+
+/// An event id of silver.missions and its date.
+async fn one_event(lake: &strata_pipelines::Lake) -> (String, String) {
+    use deltalake::arrow::array::AsArray;
+    let ctx = strata_pipelines::SessionBuilder::new(lake.clone())
+        .build()
+        .await
+        .unwrap();
+    let batches = ctx
+        .sql("SELECT event_id, CAST(event_date AS VARCHAR) AS d FROM silver.missions LIMIT 1")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let text = |c: usize| {
+        let column = deltalake::arrow::compute::cast(
+            batches[0].column(c),
+            &deltalake::arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        column.as_string::<i32>().value(0).to_string()
+    };
+    (text(0), text(1))
 }
 
 /// Retention deletes the partitions past their age and nothing else, records itself in the

@@ -268,3 +268,77 @@ async fn schema_v2_adds_a_nullable_column() {
 +-------------+----------------+-------+------------------+";
     assert_eq!(rows, expected, "\n{rows}");
 }
+
+/// An increment refined in several chunks keeps the first copy of every event: a copy of a
+/// row written by an earlier run, and a copy of a row an earlier chunk of the same run wrote,
+/// are both dropped (each chunk looks up only the keys it may repeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_chunks_keeps_first_copies_across_chunks_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each Bronze commit is a chunk of its own.
+    let lake = Lake::new(&dir.path().display().to_string())
+        .unwrap()
+        .with_chunk_rows(Some(1));
+    let mission = |id: &str, day: &str, reward: i64| {
+        event(
+            id,
+            "mission.completed",
+            &format!("{day}T10:05:00Z"),
+            json!({"player_id": "p-1", "session_id": "s-1"}),
+            json!({"mission_id": "m-1", "mission_type": "escort", "duration_s": 300,
+                   "reward_credits": reward}),
+        )
+    };
+    let table = strata_testkit::project()
+        .silver_table("missions")
+        .unwrap()
+        .clone();
+    let job = SilverJob::new(table);
+    let mut w = BronzeWriter::open(&lake, inspector(), "g").await.unwrap();
+    let first = vec![
+        mission("ev-00000001", "2026-11-20", 1),
+        mission("ev-00000002", "2026-11-21", 2),
+    ];
+    w.commit(&records(first, 0)).await.unwrap();
+    assert_eq!(job.run(&lake).await.unwrap().rows_out, 2);
+
+    let increments = [
+        // A copy of ev-00000001 (written by the previous run) and a new event.
+        vec![
+            mission("ev-00000001", "2026-11-20", 10),
+            mission("ev-00000003", "2026-11-20", 3),
+        ],
+        // A copy of ev-00000003 (written by the previous chunk), and a new event on a new day.
+        vec![
+            mission("ev-00000003", "2026-11-20", 30),
+            mission("ev-00000004", "2026-11-22", 4),
+        ],
+        // The same id on another day is another event, as in the table's key.
+        vec![mission("ev-00000002", "2026-11-23", 5)],
+    ];
+    let mut offset = 2;
+    for values in increments {
+        let n = values.len() as i64;
+        w.commit(&records(values, offset)).await.unwrap();
+        offset += n;
+    }
+    let report = job.run(&lake).await.unwrap();
+    assert_eq!(report.rows_out, 3, "{report:?}");
+    let rows = dump(
+        &lake,
+        "SELECT event_id, reward_credits, CAST(event_date AS VARCHAR) AS d FROM silver.missions \
+         ORDER BY event_id, d",
+    )
+    .await;
+    let expected = "\
++-------------+----------------+------------+
+| event_id    | reward_credits | d          |
++-------------+----------------+------------+
+| ev-00000001 | 1              | 2026-11-20 |
+| ev-00000002 | 2              | 2026-11-21 |
+| ev-00000002 | 5              | 2026-11-23 |
+| ev-00000003 | 3              | 2026-11-20 |
+| ev-00000004 | 4              | 2026-11-22 |
++-------------+----------------+------------+";
+    assert_eq!(rows, expected, "\n{rows}");
+}
