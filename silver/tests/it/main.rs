@@ -342,3 +342,99 @@ async fn a_run_in_chunks_keeps_first_copies_across_chunks_and_runs() {
 +-------------+----------------+------------+";
     assert_eq!(rows, expected, "\n{rows}");
 }
+
+/// A backfill rewrites stitched rows with a plain write; the next increment still MERGEs into
+/// them (an end completes a session the backfill rewrote, the other sessions are kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_increment_merges_into_sessions_a_backfill_rewrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(&dir.path().display().to_string()).unwrap();
+    let table = strata_testkit::project()
+        .silver_table("player_sessions")
+        .unwrap()
+        .clone();
+    let job = SilverJob::new(table);
+    let mut w = BronzeWriter::open(&lake, inspector(), "g").await.unwrap();
+    w.commit(&records(batch1(), 0)).await.unwrap();
+    job.run(&lake).await.unwrap();
+    let days = std::collections::BTreeSet::from(["2026-11-20".to_string()]);
+    job.recompute(&lake, &days, Default::default())
+        .await
+        .unwrap();
+    w.commit(&records(batch2(), 5)).await.unwrap();
+    job.run(&lake).await.unwrap();
+    let sessions = dump(&lake, SESSIONS).await;
+    assert!(
+        sessions
+            .contains("| s-1        | p-1       | 2026-11-20T10:00:00Z | 2026-11-20T12:00:00Z |"),
+        "\n{sessions}"
+    );
+    assert!(
+        sessions.contains("| s-2        | p-2       |"),
+        "\n{sessions}"
+    );
+}
+
+/// Sessions stitched over a run of several chunks: an end seen first, its late start in a
+/// later chunk (the row moves to the start's day), a session that only starts, and an end
+/// on the day after its start's (its row is found on the start's day).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_stitch_across_the_chunks_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(&dir.path().display().to_string())
+        .unwrap()
+        .with_chunk_rows(Some(1));
+    let table = strata_testkit::project()
+        .silver_table("player_sessions")
+        .unwrap()
+        .clone();
+    let ids = |p: &str, s: &str| json!({"player_id": p, "session_id": s});
+    let start = |id: &str, at: &str, s: &str| {
+        event(
+            id,
+            "player.session.started",
+            at,
+            ids("p-1", s),
+            json!({"platform": "pc", "region": "eu-1"}),
+        )
+    };
+    let end = |id: &str, at: &str, s: &str| {
+        event(
+            id,
+            "player.session.ended",
+            at,
+            ids("p-1", s),
+            json!({"duration_s": 60, "reason": "quit"}),
+        )
+    };
+    let mut w = BronzeWriter::open(&lake, inspector(), "g").await.unwrap();
+    w.commit(&records(
+        vec![start("ev-00000001", "2026-11-19T23:30:00Z", "s-1")],
+        0,
+    ))
+    .await
+    .unwrap();
+    SilverJob::new(table.clone()).run(&lake).await.unwrap();
+    for (i, value) in [
+        end("ev-00000002", "2026-11-21T09:00:00Z", "s-9"),
+        start("ev-00000003", "2026-11-20T23:59:00Z", "s-9"),
+        start("ev-00000004", "2026-11-22T10:00:00Z", "s-8"),
+        end("ev-00000005", "2026-11-20T00:30:00Z", "s-1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.commit(&records(vec![value], 1 + i as i64)).await.unwrap();
+    }
+    SilverJob::new(table).run(&lake).await.unwrap();
+    let sessions = dump(&lake, SESSIONS).await;
+    let expected = "\
++------------+-----------+----------------------+----------------------+----------+------------+------------+------------+
+| session_id | player_id | started              | ended                | platform | duration_s | end_reason | d          |
++------------+-----------+----------------------+----------------------+----------+------------+------------+------------+
+| s-1        | p-1       | 2026-11-19T23:30:00Z | 2026-11-20T00:30:00Z | pc       | 60         | quit       | 2026-11-19 |
+| s-8        | p-1       | 2026-11-22T10:00:00Z |                      | pc       |            |            | 2026-11-22 |
+| s-9        | p-1       | 2026-11-20T23:59:00Z | 2026-11-21T09:00:00Z | pc       | 60         | quit       | 2026-11-20 |
++------------+-----------+----------------------+----------------------+----------+------------+------------+------------+";
+    assert_eq!(sessions, expected, "\n{sessions}");
+}
