@@ -233,7 +233,7 @@ fn classify_lake(e: &strata_pipelines::Error) -> (ErrorDomain, bool) {
         | P::NoSuchTable { .. }
         | P::MissingCommit { .. }
         | P::VersionPurged { .. } => (ErrorDomain::User, false),
-        P::BadCommit { .. } => (ErrorDomain::Internal, false),
+        P::BadCommit { .. } | P::Column { .. } => (ErrorDomain::Internal, false),
     }
 }
 

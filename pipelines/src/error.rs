@@ -49,6 +49,12 @@ pub enum Error {
         path: String,
         message: String,
     },
+    #[error("{table}: column {column} is not text: {source}")]
+    Column {
+        table: String,
+        column: String,
+        source: Box<deltalake::arrow::error::ArrowError>,
+    },
     #[error("query failed: {0}")]
     Query(#[from] Box<deltalake::datafusion::error::DataFusionError>),
 }

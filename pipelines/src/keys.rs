@@ -99,10 +99,10 @@ impl SeenKeys {
     pub async fn insert_table(&mut self, table: &DeltaTable, key: &str) -> Result<()> {
         let name = table.table_url().to_string();
         for_each_batch(table, Some(&[key]), |batch| {
-            each_string(&batch, 0, |k| self.insert(k)).map_err(|e| Error::ReadFile {
+            each_string(&batch, 0, |k| self.insert(k)).map_err(|e| Error::Column {
                 table: name.clone(),
-                path: String::new(),
-                message: e.to_string(),
+                column: key.to_string(),
+                source: Box::new(e),
             })
         })
         .await
