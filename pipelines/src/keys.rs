@@ -109,6 +109,9 @@ impl SeenKeys {
     }
 }
 
+/// Keys to look for, by value of the partition column they belong in.
+pub type Wanted<'a> = BTreeMap<String, HashSet<&'a str>>;
+
 /// What `present_keys` found, and what it read to find it.
 #[derive(Debug, Default)]
 pub struct Present {
@@ -126,7 +129,7 @@ pub async fn present_keys(
     table: &DeltaTable,
     key: &str,
     partition: &str,
-    wanted: &BTreeMap<String, HashSet<&str>>,
+    wanted: &Wanted<'_>,
 ) -> Result<Present> {
     let name = table.table_url().to_string();
     let snapshot = table.snapshot().map_err(|e| Error::delta(&name, e))?;

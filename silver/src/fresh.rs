@@ -3,21 +3,18 @@
 //! key. Only keys that may be there are looked up: those a run's filter of seen keys flags
 //! (every key when a run has no filter), in the row groups whose bloom filter admits them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use chrono::NaiveDate;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, BooleanArray, Date32Array, RecordBatch, StringArray};
 use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::datatypes::Date32Type;
 use deltalake::arrow::error::ArrowError;
-use strata_pipelines::keys::{SeenKeys, present_keys};
+use strata_pipelines::keys::{SeenKeys, Wanted, present_keys};
 use strata_pipelines::typed_column;
 
+use crate::Result;
 use crate::job::SilverJob;
-use crate::{Error, Result};
-
-/// Keys to look up, by event_date partition value.
-type Wanted<'a> = BTreeMap<String, HashSet<&'a str>>;
 
 impl SilverJob {
     /// The rows of `rows` whose (event_date, key) `out` does not hold. Rows without a key or
@@ -30,10 +27,7 @@ impl SilverJob {
         seen: Option<&SeenKeys>,
     ) -> Result<Vec<RecordBatch>> {
         let key = self.table().key();
-        let arrow = |e| Error::Arrow {
-            job: self.name(),
-            source: Box::new(e),
-        };
+        let arrow = |e| self.arrow(e);
         let mut by_day: HashMap<i32, HashSet<&str>> = HashMap::new();
         for batch in rows {
             let (keys, days) = key_and_date(batch, key).map_err(arrow)?;
@@ -126,9 +120,6 @@ fn key_and_date<'a>(
 
 /// A Date32 as Delta stores it in a partition value (`YYYY-MM-DD`).
 fn date_name(day: i32) -> String {
-    NaiveDate::from_num_days_from_ce_opt(day + EPOCH_DAYS_FROM_CE)
+    Date32Type::to_naive_date_opt(day)
         .map_or_else(|| day.to_string(), |d| d.format("%Y-%m-%d").to_string())
 }
-
-/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-const EPOCH_DAYS_FROM_CE: i32 = 719_163;

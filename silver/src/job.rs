@@ -1,6 +1,7 @@
 //! The Silver refinement job of one table: Bronze increment -> typed rows -> MERGE.
 
 use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::error::ArrowError;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::{
     DataFrame, Expr, ParquetReadOptions, SessionContext, col, lit,
@@ -131,6 +132,13 @@ impl SilverJob {
         }
     }
 
+    pub(crate) fn arrow(&self, e: ArrowError) -> Error {
+        Error::Arrow {
+            job: self.name(),
+            source: Box::new(e),
+        }
+    }
+
     pub(crate) fn query(&self, e: DataFusionError) -> Error {
         Error::Query {
             job: self.name(),
@@ -197,10 +205,7 @@ impl SilverJob {
         let schema = std::sync::Arc::new(refined.schema().as_arrow().clone());
         let mut batches = refined.collect().await.map_err(|e| self.query(e))?;
         if self.table.stitch.is_none() {
-            batches = crate::dedup::first_copies(&batches).map_err(|e| Error::Arrow {
-                job: self.name(),
-                source: Box::new(e),
-            })?;
+            batches = crate::dedup::first_copies(&batches).map_err(|e| self.arrow(e))?;
         }
         let untyped = seen.untyped();
         if untyped.total() > 0 {
@@ -329,10 +334,7 @@ impl SilverJob {
                 Some(_) => kept,
             };
             if let Some(seen) = seen {
-                remember(seen, &kept, self.table.key()).map_err(|e| Error::Arrow {
-                    job: self.name(),
-                    source: Box::new(e),
-                })?;
+                remember(seen, &kept, self.table.key()).map_err(|e| self.arrow(e))?;
             }
             self.merge(&ctx, out, refined.schema, kept, txn, report)
                 .await

@@ -81,10 +81,7 @@ impl SilverJob {
             .map_err(|e| self.query(e))?
             .schema();
         let batches = refined.batches;
-        let batches = conform(&batches, &schema).map_err(|e| Error::Arrow {
-            job: self.name(),
-            source: Box::new(e),
-        })?;
+        let batches = conform(&batches, &schema).map_err(|e| self.arrow(e))?;
         let batches = self
             .enforce(lake, &ctx, plain(&schema), batches, &untyped)
             .await?;
@@ -95,10 +92,7 @@ impl SilverJob {
             Some(_) => batches,
             None => vec![RecordBatch::new_empty(plain(&schema))],
         };
-        let per_file = most_rows_per_date(&batches).map_err(|e| Error::Arrow {
-            job: self.name(),
-            source: Box::new(e),
-        })?;
+        let per_file = most_rows_per_date(&batches).map_err(|e| self.arrow(e))?;
         let mut write = out.write(batches);
         if self.table().stitch.is_none() {
             // As appended rows: increments look keys up through the key's bloom filter.
