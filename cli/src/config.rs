@@ -280,8 +280,8 @@ pub struct RunConfig {
     /// Bounded by default: unbounded, one Gold sort over a catch-up's largest day set the
     /// whole process's peak.
     pub memory_limit_mb: usize,
-    /// Input rows a job refines per commit: Bronze rows for a Silver job, input rows of the
-    /// days recomputed for a Gold job. A replay or a catch-up after an outage then holds one
+    /// Input rows a job refines per commit: the table's own events for a Silver job, input
+    /// rows of the days recomputed for a Gold job. A replay or a catch-up after an outage then holds one
     /// chunk at a time and resumes after the last one committed; 0: a whole increment at once.
     pub chunk_rows: u64,
     /// Jobs a pass runs at once (each holds one chunk); 0: one per core.

@@ -1,22 +1,21 @@
 //! The Silver refinement job of one table: Bronze increment -> typed rows -> MERGE.
 
+use std::sync::Arc;
+
+use deltalake::DeltaTableError;
 use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
+use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::prelude::{
-    DataFrame, Expr, ParquetReadOptions, SessionContext, col, lit,
-};
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit};
 use strata_bronze::{events_table, replayed_table};
-use strata_pipelines::keys::SeenKeys;
-use strata_pipelines::{Lake, SnapshotProgress, TableName, files_and_rows, increments_resuming};
+use strata_pipelines::Lake;
 use strata_quality::results::{Enforced, enforce};
 use strata_quality::{Action, Expectation, ExpectationResult};
-use tracing::info;
 
 use crate::decode::Untyped;
-use crate::extract::{Extraction, decoded};
-use crate::fresh::remember;
+use crate::extract::decoded;
 use crate::{Error, Result};
 use strata_project::SilverTable;
 
@@ -78,7 +77,7 @@ impl SilverJob {
         &self,
         lake: &Lake,
         ctx: &SessionContext,
-        schema: deltalake::arrow::datatypes::SchemaRef,
+        schema: SchemaRef,
         batches: Vec<RecordBatch>,
         untyped: &Untyped,
     ) -> Result<Vec<RecordBatch>> {
@@ -163,7 +162,7 @@ impl SilverJob {
         &self,
         source: DataFrame,
         filter: Option<Expr>,
-    ) -> Result<(DataFrame, Extraction)> {
+    ) -> Result<(DataFrame, crate::extract::Extraction)> {
         let types: Vec<_> = self
             .table
             .event_types
@@ -178,6 +177,72 @@ impl SilverJob {
         decoded(&self.table, source).map_err(|e| self.query(e))
     }
 
+    /// Valid Bronze rows of this table's events in `source` matching `filter`, decoded and
+    /// collected, with what the decoding saw.
+    pub(crate) async fn decode_bronze(
+        &self,
+        source: DataFrame,
+        filter: Option<Expr>,
+    ) -> Result<Decoded> {
+        let (src, seen) = self.read_bronze(source, filter)?;
+        let schema = Arc::new(src.schema().as_arrow().clone());
+        let batches = src.collect().await.map_err(|e| self.query(e))?;
+        Ok(Decoded {
+            rows_in: seen.rows(),
+            schema,
+            batches,
+            untyped: seen.untyped(),
+        })
+    }
+
+    /// Decoded rows -> the table's rows (stitched, or first copies), kept for `days` when
+    /// given.
+    pub(crate) async fn refine_decoded(
+        &self,
+        ctx: &SessionContext,
+        decoded: Decoded,
+        days: Option<&str>,
+    ) -> Result<Refined> {
+        let (schema, mut batches) = match (&self.table.stitch, days) {
+            // Single events are the decoded rows themselves.
+            (None, None) => (decoded.schema, decoded.batches),
+            _ => {
+                let src = MemTable::try_new(decoded.schema, vec![decoded.batches])
+                    .map_err(|e| self.query(e))?;
+                ctx.register_table("src", Arc::new(src))
+                    .map_err(|e| self.query(e))?;
+                let mut refined = self.refine(ctx).await?;
+                if let Some(list) = days {
+                    // Stitched rows are refined from all their events and kept for the days
+                    // asked.
+                    ctx.register_table("refined", refined.into_view())
+                        .map_err(|e| self.query(e))?;
+                    refined = ctx
+                        .sql(&format!(
+                            "SELECT * FROM refined WHERE event_date IN ({list})"
+                        ))
+                        .await
+                        .map_err(|e| self.query(e))?;
+                }
+                let schema = Arc::new(refined.schema().as_arrow().clone());
+                (schema, refined.collect().await.map_err(|e| self.query(e))?)
+            }
+        };
+        if self.table.stitch.is_none() {
+            batches = crate::dedup::first_copies(&batches).map_err(|e| self.arrow(e))?;
+        }
+        if decoded.untyped.total() > 0 {
+            tracing::warn!(job = %self.name(), values = decoded.untyped.total(),
+                           "event values that the Silver column types cannot hold are NULL");
+        }
+        Ok(Refined {
+            rows_in: decoded.rows_in,
+            schema,
+            batches,
+            untyped: decoded.untyped,
+        })
+    }
+
     /// Refine `source` (Bronze rows) into the table's rows, collected; with the Bronze rows
     /// read and the values that could not be typed.
     pub(crate) async fn refine_bronze(
@@ -187,239 +252,37 @@ impl SilverJob {
         filter: Option<Expr>,
         days: Option<&str>,
     ) -> Result<Refined> {
-        let (src, seen) = self.read_bronze(source, filter)?;
-        ctx.register_table("src", src.into_view())
-            .map_err(|e| self.query(e))?;
-        let mut refined = self.refine(ctx).await?;
-        if let Some(list) = days {
-            // Stitched rows are refined from all their events and kept for the days asked.
-            ctx.register_table("refined", refined.into_view())
-                .map_err(|e| self.query(e))?;
-            refined = ctx
-                .sql(&format!(
-                    "SELECT * FROM refined WHERE event_date IN ({list})"
-                ))
-                .await
-                .map_err(|e| self.query(e))?;
-        }
-        let schema = std::sync::Arc::new(refined.schema().as_arrow().clone());
-        let mut batches = refined.collect().await.map_err(|e| self.query(e))?;
-        if self.table.stitch.is_none() {
-            batches = crate::dedup::first_copies(&batches).map_err(|e| self.arrow(e))?;
-        }
-        let untyped = seen.untyped();
-        if untyped.total() > 0 {
-            tracing::warn!(job = %self.name(), values = untyped.total(),
-                           "event values that the Silver column types cannot hold are NULL");
-        }
-        Ok(Refined {
-            rows_in: seen.rows(),
-            schema,
-            batches,
-            untyped,
-        })
-    }
-
-    /// Run one increment: everything Bronze gained since this job's checkpoint.
-    pub async fn run(&self, lake: &Lake) -> Result<RunReport> {
-        let mut report = RunReport {
-            job: self.name(),
-            ..RunReport::default()
-        };
-        let Some(bronze) = lake.open(&events_table()).await? else {
-            return Ok(report);
-        };
-        let out = lake
-            .ensure_table(
-                &self.table.table_name(),
-                self.table.schema(),
-                &["event_date"],
-            )
-            .await?;
-        report.checkpoint = self.spec().checkpoint(&out, &events_table()).await?;
-        if report.checkpoint.is_some()
-            && let Some(stored) = self
-                .declaration()
-                .stored(&out, &self.table.table_name())
-                .await?
-            && stored != self.declaration().version
-        {
-            self.rebuild(out).await?;
-            return Box::pin(self.run(lake)).await;
-        }
-        report.input_version = bronze.version();
-        let chunks = self.chunks(lake, &bronze, &out).await?;
-        let mut seen = self.seen_keys(lake, &out, chunks.len()).await?;
-        let (count, mut out) = (chunks.len(), out);
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            out = self
-                .run_chunk(lake, &bronze, out, chunk, seen.as_mut(), &mut report)
-                .await?;
-            if count > 1 {
-                info!(job = %self.name(), chunk = i + 1, of = count, rows_out = report.rows_out,
-                      "silver chunk committed");
-            }
-            report.output_version = out.version();
-        }
-        if count > 0 {
-            info!(job = %self.name(), bronze_version = ?report.input_version, rows_in = report.rows_in,
-                  rows_out = report.rows_out, "silver increment committed");
-        }
-        Ok(report)
-    }
-
-    /// A run of several chunks into a table of single events remembers the keys the table
-    /// held and those it writes, so that each chunk looks up only the keys it may repeat
-    /// (fresh.rs) instead of every key written before it.
-    async fn seen_keys(
-        &self,
-        lake: &Lake,
-        out: &DeltaTable,
-        chunks: usize,
-    ) -> Result<Option<SeenKeys>> {
-        if chunks < 2 || self.table.stitch.is_some() {
-            return Ok(None);
-        }
-        let (_, rows) = files_and_rows(out)?;
-        let mut seen = SeenKeys::new(rows.max(lake.chunk_rows().unwrap_or(0)));
-        if rows > 0 {
-            seen.insert_table(out, self.table.key()).await?;
-        }
-        Ok(Some(seen))
-    }
-
-    /// Refine one chunk and commit it with its checkpoint; `seen` as `seen_keys` made it.
-    async fn run_chunk(
-        &self,
-        lake: &Lake,
-        bronze: &DeltaTable,
-        out: DeltaTable,
-        chunk: Chunk,
-        seen: Option<&mut SeenKeys>,
-        report: &mut RunReport,
-    ) -> Result<DeltaTable> {
-        let mut txn = self.commit_properties(&chunk.consumed);
-        if let Some((input, p)) = &chunk.progress {
-            for t in self.spec().progress_transactions(input, *p) {
-                txn = txn.with_application_transaction(t);
-            }
-        }
-        let written = if chunk.urls.is_empty() {
-            // Nothing for this table: still record the checkpoint so the increment is not
-            // scanned again.
-            self.checkpoint_only(out, txn).await
-        } else {
-            let ctx = crate::extract::session(lake)?;
-            bronze
-                .update_datafusion_session(&ctx.state())
-                .map_err(|e| self.delta(e))?;
-            let source = ctx
-                .read_parquet(chunk.urls, ParquetReadOptions::default())
-                .await
-                .map_err(|e| self.query(e))?;
-            let refined = self.refine_bronze(&ctx, source, None, None).await?;
-            report.rows_in += refined.rows_in;
-            let kept = self
-                .enforce(
-                    lake,
-                    &ctx,
-                    refined.schema.clone(),
-                    refined.batches,
-                    &refined.untyped,
-                )
-                .await?;
-            report.untyped.merge(refined.untyped);
-            let kept = match self.table.stitch {
-                None => self.absent(&out, &kept, seen.as_deref()).await?,
-                Some(_) => kept,
-            };
-            if let Some(seen) = seen {
-                remember(seen, &kept, self.table.key()).map_err(|e| self.arrow(e))?;
-            }
-            self.merge(&ctx, out, refined.schema, kept, txn, report)
-                .await
-        };
-        match written {
-            Ok(t) => Ok(t),
-            Err(DeltaTableError::Transaction { .. }) => Err(Error::Concurrent { job: self.name() }),
-            Err(e) => Err(self.delta(e)),
-        }
-    }
-
-    /// What this run consumes from both Bronze tables (the log as received, and quarantined
-    /// records replayed later), in chunks of about the lake's `chunk_rows` Bronze rows: each
-    /// chunk's files and the checkpoints that committing it records. Empty when neither
-    /// table moved.
-    async fn chunks(
-        &self,
-        lake: &Lake,
-        bronze: &DeltaTable,
-        out: &DeltaTable,
-    ) -> Result<Vec<Chunk>> {
-        let replayed = lake.open(&replayed_table()).await?;
-        let mut at: Vec<(TableName, Option<u64>)> = Vec::new();
-        let mut moved = Vec::new();
-        for (name, table) in [
-            (events_table(), Some(bronze)),
-            (replayed_table(), replayed.as_ref()),
-        ] {
-            let Some(version) = table.and_then(DeltaTable::version) else {
-                continue;
-            };
-            let checkpoint = self.spec().checkpoint(out, &name).await?;
-            if checkpoint != Some(version) {
-                moved.push((at.len(), table));
-            }
-            at.push((name, checkpoint));
-        }
-        let mut chunks = Vec::new();
-        for (i, table) in moved.into_iter().filter_map(|(i, t)| Some((i, t?))) {
-            let name = at[i].0.to_string();
-            // A read from the start cut short resumes after its last committed piece.
-            let resume = match at[i].1 {
-                None => self.spec().snapshot_progress(out, &at[i].0).await?,
-                Some(_) => None,
-            };
-            let pieces =
-                increments_resuming(table, &name, at[i].1, resume, lake.chunk_rows()).await?;
-            for piece in pieces {
-                // A partial piece records its progress, not the checkpoint.
-                if !piece.is_partial() {
-                    at[i].1 = Some(piece.to);
-                }
-                let root = table.table_url().clone();
-                chunks.push(Chunk {
-                    consumed: at
-                        .iter()
-                        .filter_map(|(n, v)| v.map(|v| (n.clone(), v)))
-                        .collect(),
-                    progress: piece.progress.map(|p| (at[i].0.clone(), p)),
-                    urls: piece
-                        .added
-                        .iter()
-                        .filter_map(|f| root.join(&f.path).ok().map(|u| u.to_string()))
-                        .collect(),
-                });
-            }
-        }
-        Ok(chunks)
+        let decoded = self.decode_bronze(source, filter).await?;
+        self.refine_decoded(ctx, decoded, days).await
     }
 }
 
-/// Part of an increment refined and committed at once.
-struct Chunk {
-    /// Each input's version once this chunk is committed (its checkpoints).
-    consumed: Vec<(TableName, u64)>,
-    /// For a partial piece of a read from the start: how far through the input it gets.
-    progress: Option<(TableName, SnapshotProgress)>,
-    /// The data files the chunk adds.
-    urls: Vec<String>,
+/// Decoded Bronze rows of a table's events, before refinement.
+pub(crate) struct Decoded {
+    /// Bronze rows decoded.
+    pub rows_in: usize,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub untyped: Untyped,
+}
+
+impl Decoded {
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Add the rows decoded from a later piece of the same increment.
+    pub fn absorb(&mut self, later: Decoded) {
+        self.rows_in += later.rows_in;
+        self.batches.extend(later.batches);
+        self.untyped.merge(later.untyped);
+    }
 }
 
 /// A refinement's rows, before expectations and the write.
 pub(crate) struct Refined {
     pub rows_in: usize,
-    pub schema: deltalake::arrow::datatypes::SchemaRef,
+    pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub untyped: Untyped,
 }

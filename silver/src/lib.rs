@@ -2,7 +2,8 @@
 //! `silver/<table>.toml` declares them (event types, typed columns, key or stitching).
 //!
 //! ```text
-//!   bronze.events (new files since the job's checkpoint, valid rows of the family's types)
+//!   bronze.events (new files since the job's checkpoint, valid rows of the family's types,
+//!   decoded piece by piece until a chunk holds `chunk_rows` of them: run.rs)
 //!        |  silver_decode(...): JSON value -> typed columns, one guided pass per event
 //!        |  (extract.rs, scan.rs, decode.rs), inside the DataFusion plan
 //!        v
@@ -24,6 +25,7 @@ pub mod job;
 mod merge;
 mod rebuild;
 mod recompute;
+mod run;
 mod scan;
 
 pub use days::{conform, day_list};

@@ -136,16 +136,17 @@ fn incremental_runs_equal_a_replay_and_duckdb_agrees() {
     );
 
     // Replayed again under a small memory pool (8 MiB; 2 MiB is too small to hold one sort
-    // batch and fails with "resources exhausted") in chunks of ~1,000 Bronze rows: the
-    // tables are the same, each written in several commits.
+    // batch and fails with "resources exhausted") in chunks of ~100 of each table's own
+    // events: the tables are the same, each written in several commits.
     let small = env.dir.path().join("small-memory.toml");
-    std::fs::write(&small, "[run]\nmemory_limit_mb = 8\nchunk_rows = 1000\n").unwrap();
+    std::fs::write(&small, "[run]\nmemory_limit_mb = 8\nchunk_rows = 100\n").unwrap();
     run(
         fresh.path(),
         &["--config", small.to_str().unwrap(), "replay", "--yes"],
     );
     assert_same(&incremental, &snapshot(fresh.path()));
-    // Silver: the table's creation and a commit per ~1,000 of 6,000 Bronze rows; Gold: a
+    // Silver: the table's creation and a commit per ~100 of the table's events (~1,000
+    // missions and ~500 session events of 6,000), as far as Bronze's files allow; Gold: a
     // commit per day (the simulated events span 3 days, each above the bound).
     for (table, at_least) in [
         ("silver/missions", 4),

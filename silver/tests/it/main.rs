@@ -438,3 +438,90 @@ async fn sessions_stitch_across_the_chunks_of_a_run() {
 +------------+-----------+----------------------+----------------------+----------+------------+------------+------------+";
     assert_eq!(sessions, expected, "\n{sessions}");
 }
+
+/// A chunk holds about `chunk_rows` of the table's own events, however many Bronze pieces
+/// that takes: a table with one event in every two commits once per two pieces, a copy of
+/// an event from the run's first chunk is dropped in its second, and a session whose start
+/// and end lie in two pieces of one chunk is stitched there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_holds_chunk_rows_of_the_tables_own_events() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each Bronze commit of two events is a piece of its own.
+    let lake = Lake::new(&dir.path().display().to_string())
+        .unwrap()
+        .with_chunk_rows(Some(2));
+    let ids = json!({"player_id": "p-1", "session_id": "s-1"});
+    let mission = |id: &str| {
+        event(
+            id,
+            "mission.completed",
+            "2026-11-20T10:05:00Z",
+            ids.clone(),
+            json!({"mission_id": "m-1", "mission_type": "escort", "duration_s": 300,
+                   "reward_credits": 1}),
+        )
+    };
+    let session = |id: &str, t: &str, at: &str| {
+        let payload = match t {
+            "player.session.started" => json!({"platform": "pc", "region": "eu-1"}),
+            _ => json!({"duration_s": 3600, "reason": "quit"}),
+        };
+        event(id, t, at, ids.clone(), payload)
+    };
+    let commits = [
+        vec![
+            mission("ev-00000001"),
+            session(
+                "ev-00000002",
+                "player.session.started",
+                "2026-11-20T10:00:00Z",
+            ),
+        ],
+        vec![
+            mission("ev-00000003"),
+            session(
+                "ev-00000004",
+                "player.session.ended",
+                "2026-11-20T11:00:00Z",
+            ),
+        ],
+        vec![mission("ev-00000005"), b"not json".to_vec()],
+        // A copy of the first chunk's first event.
+        vec![mission("ev-00000001"), b"not json".to_vec()],
+    ];
+    let mut w = BronzeWriter::open(&lake, inspector(), "g").await.unwrap();
+    for (i, values) in commits.into_iter().enumerate() {
+        w.commit(&records(values, 2 * i as i64)).await.unwrap();
+    }
+    let project = strata_testkit::project();
+    let missions = SilverJob::new(project.silver_table("missions").unwrap().clone());
+    let report = missions.run(&lake).await.unwrap();
+    // Version 0 creates the table; then two chunks of two missions each.
+    assert_eq!(
+        (report.rows_in, report.rows_out, report.output_version),
+        (4, 3, Some(2)),
+        "{report:?}"
+    );
+    let sessions = SilverJob::new(project.silver_table("player_sessions").unwrap().clone());
+    let report = sessions.run(&lake).await.unwrap();
+    assert_eq!(
+        (report.rows_in, report.output_version),
+        (2, Some(2)),
+        "{report:?}"
+    );
+    let rows = dump(&lake, SESSIONS).await;
+    assert!(
+        rows.contains("| s-1        | p-1       | 2026-11-20T10:00:00Z | 2026-11-20T11:00:00Z |"),
+        "\n{rows}"
+    );
+    let rows = dump(&lake, "SELECT count(*) AS n FROM silver.missions").await;
+    assert!(rows.contains("| 3 |"), "\n{rows}");
+    for job in [missions, sessions] {
+        let again = job.run(&lake).await.unwrap();
+        assert_eq!(
+            (again.rows_in, again.output_version),
+            (0, None),
+            "{again:?}"
+        );
+    }
+}
