@@ -1,8 +1,8 @@
 //! One run of a Silver job: everything both Bronze tables gained since its checkpoint, in
 //! chunks of about the lake's `chunk_rows` rows of the table's own events. The increment is
-//! read in pieces of about `chunk_rows` Bronze rows; consecutive pieces are decoded until they
-//! hold `chunk_rows` of the table's events, which are then refined and committed with the
-//! checkpoint of the last piece. A table that takes a tenth of the events commits a tenth as
+//! read in pieces of about `chunk_rows` Bronze rows; consecutive pieces are decoded until one
+//! more would take them past `chunk_rows` of the table's events, which are then refined and
+//! committed with the checkpoint of the last piece. A table that takes a tenth of the events commits a tenth as
 //! often, so it MERGEs (stitched) and checks references a tenth as often, in the same memory.
 
 use deltalake::datafusion::prelude::ParquetReadOptions;
@@ -96,8 +96,8 @@ impl SilverJob {
         Ok(report)
     }
 
-    /// Decode the pieces in order, committing a chunk whenever the decoded rows reach
-    /// `chunk_rows` and after the last piece.
+    /// Decode the pieces in order, committing a chunk whenever one more piece would take its
+    /// decoded rows past `chunk_rows`, and after the last piece.
     async fn run_pieces(
         &self,
         lake: &Lake,
@@ -114,8 +114,10 @@ impl SilverJob {
         let mut chunk = None;
         for (i, piece) in pieces.into_iter().enumerate() {
             let decoded = self.decode_piece(lake, bronze, &piece.urls).await?;
+            let rows = decoded.as_ref().map_or(0, Decoded::rows);
             let c = Chunk::take(chunk.take(), piece, decoded);
-            if c.rows() < limit && i + 1 < count {
+            // Commit before a next piece like this one would take the chunk past the bound.
+            if c.rows().saturating_add(rows) <= limit && i + 1 < count {
                 chunk = Some(c);
                 continue;
             }
