@@ -124,6 +124,17 @@ impl SilverJob {
         }
     }
 
+    /// The job's output table, created in its declared schema when missing.
+    pub(crate) async fn output(&self, lake: &Lake) -> Result<deltalake::DeltaTable> {
+        Ok(lake
+            .ensure_table(
+                &self.table.table_name(),
+                self.table.schema(),
+                &["event_date"],
+            )
+            .await?)
+    }
+
     pub(crate) fn delta(&self, e: DeltaTableError) -> Error {
         Error::Delta {
             job: self.name(),

@@ -31,13 +31,7 @@ impl SilverJob {
         let Some(bronze) = lake.open(&events_table()).await? else {
             return Ok(done);
         };
-        let out = lake
-            .ensure_table(
-                &self.table().table_name(),
-                self.table().schema(),
-                &["event_date"],
-            )
-            .await?;
+        let out = self.output(lake).await?;
         let ctx = crate::extract::session(lake)?;
         let provider = bronze.table_provider().await.map_err(|e| self.query(e))?;
         bronze

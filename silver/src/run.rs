@@ -67,13 +67,7 @@ impl SilverJob {
         let Some(bronze) = lake.open(&events_table()).await? else {
             return Ok(report);
         };
-        let out = lake
-            .ensure_table(
-                &self.table().table_name(),
-                self.table().schema(),
-                &["event_date"],
-            )
-            .await?;
+        let out = self.output(lake).await?;
         report.checkpoint = self.spec().checkpoint(&out, &events_table()).await?;
         if report.checkpoint.is_some()
             && let Some(stored) = self
